@@ -164,3 +164,14 @@ def test_download_check_allows_the_local_server_and_aws_endpoints() -> None:
     )
 
     assert internet_downloads(text) == []
+
+
+def test_notebook_requirements_are_exact_pins_with_the_platform_boto3() -> None:
+    lines = (HELPERS_DIR / "requirements-notebook.txt").read_text(encoding="utf-8").splitlines()
+    requirements = [line for line in lines if line.strip() and not line.startswith("#")]
+    test_pins = (LIFECYCLE_DIR.parent / "requirements" / "test-workbench.txt").read_text(encoding="utf-8")
+
+    assert requirements, "requirements-notebook.txt lists no package"
+    assert [line for line in requirements if not re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.+-]+", line)] == []
+    boto3_pin = next(line for line in requirements if line.startswith("boto3=="))
+    assert boto3_pin in test_pins.splitlines(), "pin boto3 to the version the tests use (requirements/)"
