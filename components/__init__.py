@@ -1,0 +1,1 @@
+"""The platform's constructs (named ``components`` so it does not shadow the ``constructs`` library)."""

@@ -1,0 +1,273 @@
+"""The platform's settings: one frozen dataclass tree, validated when it is built.
+
+A stage (``config/stages.py``) is an instance of :class:`PlatformConfig`. Each dataclass checks its own fields in
+``__post_init__`` and raises :class:`config.validation.ConfigError` naming the dotted key (``training.instance_type``),
+the bad value and what is allowed. Nothing here reads the environment or calls AWS.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from config.validation import (
+    check_account,
+    check_glue_worker_type,
+    check_instance_type,
+    check_min_max,
+    check_one_of,
+    check_range,
+    check_region,
+    check_retention,
+    check_sagemaker_name,
+    fail,
+)
+
+# Current Amazon Linux 2023 notebook platforms (AL2 reaches end of support; AL1 is gone).
+NOTEBOOK_PLATFORMS = ("notebook-al2023-v1",)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The VPC: isolated subnets only, reached through VPC endpoints."""
+
+    az_count: int = 2
+    """Availability zones (one isolated subnet and one interface-endpoint ENI each). Default 2."""
+    cidr: str = "10.40.0.0/16"
+    """VPC address range, a private /16 to /24 block. Default 10.40.0.0/16."""
+    flow_log_retention_days: int = 30
+    """Retention of the VPC flow-log group, a value CloudWatch Logs accepts. Default 30."""
+
+    def __post_init__(self) -> None:
+        # Environment-agnostic stacks see two AZs (Fn::GetAZs picks); more needs an account and region.
+        check_range("network.az_count", self.az_count, 1, 3)
+        match = re.fullmatch(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})", self.cidr)
+        private = match is not None and (
+            match[1] == "10"
+            or (match[1] == "172" and 16 <= int(match[2]) <= 31)
+            or (match[1] == "192" and match[2] == "168")
+        )
+        if not match or not private or not 16 <= int(match[5]) <= 24 or any(int(match[i]) > 255 for i in range(1, 5)):
+            raise fail(
+                "network.cidr", self.cidr, "a private IPv4 block (10/8, 172.16/12, 192.168/16) of size /16 to /24"
+            )
+        check_retention("network.flow_log_retention_days", self.flow_log_retention_days)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The stateful layer: the platform key, the buckets and the Glue database."""
+
+    retain_on_delete: bool = False
+    """Keep the key and buckets when the stack is deleted (prod). When False, ``cdk destroy`` empties and deletes the
+    buckets and schedules the key for deletion after ``key_pending_window_days``. Default False."""
+    key_pending_window_days: int = 7
+    """Days between key deletion request and deletion, 7 to 30. Default 7 (the shortest KMS allows)."""
+    noncurrent_version_expiration_days: int = 30
+    """Days a replaced or deleted object version is kept before it expires, 1 to 3650. Default 30."""
+    access_log_expiration_days: int = 365
+    """Days S3 server access logs are kept, 1 to 3650. Default 365."""
+
+    def __post_init__(self) -> None:
+        check_range("data.key_pending_window_days", self.key_pending_window_days, 7, 30)
+        check_range("data.noncurrent_version_expiration_days", self.noncurrent_version_expiration_days, 1, 3650)
+        check_range("data.access_log_expiration_days", self.access_log_expiration_days, 1, 3650)
+
+
+@dataclass(frozen=True)
+class NotebookUserConfig:
+    """One team member's notebook instance."""
+
+    name: str
+    """User name, lower-case letters, digits and hyphens; part of the notebook instance name."""
+    instance_type: str = "ml.t3.medium"
+    """A SageMaker notebook instance type. Default ml.t3.medium."""
+    volume_size_gb: int = 20
+    """Size of the encrypted ML storage volume, 5 to 16384 GB. Default 20."""
+    idle_minutes: int = 60
+    """Minutes without kernel or terminal activity before the instance stops itself, 5 to 1440. Default 60."""
+    git_repository_url: str | None = None
+    """Optional HTTPS Git URL attached as the notebook's default code repository. Default none."""
+
+    def __post_init__(self) -> None:
+        key = f"workbench.users[{self.name!r}]"
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", self.name) or self.name.endswith("-") or "--" in self.name:
+            raise fail(
+                f"{key}.name", self.name, "lower-case letters, digits and single hyphens, starting with a letter"
+            )
+        check_instance_type(f"{key}.instance_type", self.instance_type, "notebook")
+        check_range(f"{key}.volume_size_gb", self.volume_size_gb, 5, 16384)
+        check_range(f"{key}.idle_minutes", self.idle_minutes, 5, 1440)
+        if self.git_repository_url is not None and not re.fullmatch(r"https://[^\s]+", self.git_repository_url):
+            raise fail(f"{key}.git_repository_url", self.git_repository_url, "an https:// Git URL, or None")
+
+
+@dataclass(frozen=True)
+class WorkbenchConfig:
+    """Notebook instances for the team."""
+
+    users: tuple[NotebookUserConfig, ...] = ()
+    """One notebook instance per user. Default none."""
+    platform_identifier: str = "notebook-al2023-v1"
+    """Notebook platform (OS and JupyterLab). Default notebook-al2023-v1."""
+
+    def __post_init__(self) -> None:
+        check_one_of("workbench.platform_identifier", self.platform_identifier, NOTEBOOK_PLATFORMS)
+        names = [user.name for user in self.users]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise fail("workbench.users", duplicates, "each user name must appear once")
+
+
+@dataclass(frozen=True)
+class DataPreparationConfig:
+    """The Glue Spark job that turns raw text into curated splits."""
+
+    worker_type: str = "G.1X"
+    """Glue worker type. Default G.1X (4 vCPU, 16 GB)."""
+    number_of_workers: int = 2
+    """Workers including the driver, 2 to 299. Default 2."""
+    timeout_minutes: int = 60
+    """Job run timeout, 1 to 2880 minutes. Default 60."""
+    max_retries: int = 0
+    """Automatic retries of a failed run, 0 to 10. Default 0."""
+    log_retention_days: int = 30
+    """Retention of the job's continuous logs. Default 30."""
+
+    def __post_init__(self) -> None:
+        check_glue_worker_type("data_preparation.worker_type", self.worker_type)
+        check_range("data_preparation.number_of_workers", self.number_of_workers, 2, 299)
+        check_range("data_preparation.timeout_minutes", self.timeout_minutes, 1, 2880)
+        check_range("data_preparation.max_retries", self.max_retries, 0, 10)
+        check_retention("data_preparation.log_retention_days", self.log_retention_days)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The training pipeline: GPU fine-tuning on spot capacity, evaluation gate, registration."""
+
+    instance_type: str = "ml.g5.xlarge"
+    """SageMaker training instance type. Default ml.g5.xlarge (1x A10G)."""
+    instance_count: int = 1
+    """Training instances; above 1 trains with torchrun across instances. 1 to 16. Default 1."""
+    use_spot: bool = True
+    """Managed spot training with checkpoints. Default True."""
+    max_runtime_seconds: int = 4 * 3600
+    """Training time limit, 600 to 432000 seconds. Default 4 hours."""
+    max_wait_seconds: int = 8 * 3600
+    """Spot: total time including waits for capacity; must be >= max_runtime_seconds. Default 8 hours."""
+    volume_size_gb: int = 50
+    """Training instance volume, 1 to 16384 GB. Default 50."""
+    processing_instance_type: str = "ml.m5.xlarge"
+    """Instance type of the evaluation processing job. Default ml.m5.xlarge."""
+    accuracy_threshold: float = 0.7
+    """Minimum test accuracy for a model to be registered, 0 to 1. Default 0.7."""
+
+    def __post_init__(self) -> None:
+        check_instance_type("training.instance_type", self.instance_type, "training")
+        check_instance_type("training.processing_instance_type", self.processing_instance_type, "processing")
+        check_range("training.instance_count", self.instance_count, 1, 16)
+        check_range("training.max_runtime_seconds", self.max_runtime_seconds, 600, 432000)
+        check_range("training.volume_size_gb", self.volume_size_gb, 1, 16384)
+        check_range("training.accuracy_threshold", self.accuracy_threshold, 0.0, 1.0)
+        if self.use_spot:
+            check_range("training.max_wait_seconds", self.max_wait_seconds, 600, 432000)
+            check_min_max(
+                "training.max_runtime_seconds",
+                self.max_runtime_seconds,
+                "training.max_wait_seconds",
+                self.max_wait_seconds,
+            )
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The inference endpoint. Exists only when a model is named."""
+
+    model_package_arn: str | None = None
+    """An approved model package ARN from the registry (GitOps promotion). Default none: no Serving stack."""
+    instance_type: str | None = None
+    """Hosting instance type, or None for a serverless endpoint. Default None (serverless)."""
+    min_instances: int = 1
+    """Autoscaling floor (instance endpoints), 1 to 100. Default 1."""
+    max_instances: int = 1
+    """Autoscaling ceiling (instance endpoints), 1 to 100. Default 1."""
+    invocations_per_instance_target: int = 100
+    """Target-tracking goal, invocations per instance per minute, 1 to 100000. Default 100."""
+    serverless_memory_mb: int = 4096
+    """Serverless endpoint memory, 1024 to 6144 in steps of 1024. Default 4096."""
+    serverless_max_concurrency: int = 5
+    """Serverless endpoint concurrency, 1 to 200. Default 5."""
+
+    def __post_init__(self) -> None:
+        if self.model_package_arn is not None and not re.fullmatch(
+            r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]{1,63}/\d+", self.model_package_arn
+        ):
+            raise fail(
+                "serving.model_package_arn",
+                self.model_package_arn,
+                "an ARN like arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>, or None",
+            )
+        if self.instance_type is not None:
+            check_instance_type("serving.instance_type", self.instance_type, "hosting")
+        check_range("serving.min_instances", self.min_instances, 1, 100)
+        check_range("serving.max_instances", self.max_instances, 1, 100)
+        check_min_max("serving.min_instances", self.min_instances, "serving.max_instances", self.max_instances)
+        check_range("serving.invocations_per_instance_target", self.invocations_per_instance_target, 1, 100000)
+        check_one_of("serving.serverless_memory_mb", self.serverless_memory_mb, (1024, 2048, 3072, 4096, 5120, 6144))
+        check_range("serving.serverless_max_concurrency", self.serverless_max_concurrency, 1, 200)
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    """Every setting of one stage of the platform."""
+
+    stage: str
+    """Stage name: lower-case letters and digits, 2-8 characters (dev, prod). Part of stack and resource names."""
+    project: str = "nlp"
+    """Short project prefix for stack and resource names, lower-case, 2-12 characters. Default nlp."""
+    account: str | None = None
+    """AWS account id, or None for an environment-agnostic synth. Default None."""
+    region: str | None = None
+    """AWS region, or None for an environment-agnostic synth. Default None."""
+    termination_protection: bool = False
+    """CloudFormation termination protection on every stack. Default False."""
+    log_retention_days: int = 30
+    """Retention of the platform's own log groups. Default 30."""
+    tags: tuple[tuple[str, str], ...] = ()
+    """Tags applied to every resource, as (key, value) pairs. Default none."""
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    workbench: WorkbenchConfig = field(default_factory=WorkbenchConfig)
+    data_preparation: DataPreparationConfig = field(default_factory=DataPreparationConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9]{1,7}", self.stage):
+            raise fail("stage", self.stage, "lower-case letters and digits, 2-8 characters, starting with a letter")
+        if not re.fullmatch(r"[a-z][a-z0-9]{1,11}", self.project):
+            raise fail(
+                "project", self.project, "lower-case letters and digits, 2-12 characters, starting with a letter"
+            )
+        check_account("account", self.account)
+        check_region("region", self.region)
+        if (self.account is None) != (self.region is None):
+            raise fail("account" if self.account is None else "region", None, "set both account and region, or neither")
+        check_retention("log_retention_days", self.log_retention_days)
+        if self.account is None and self.network.az_count > 2:
+            raise fail("network.az_count", self.network.az_count, "at most 2 unless the stage sets account and region")
+        for key, value in self.tags:
+            if not 1 <= len(key) <= 128 or key.lower().startswith("aws:") or len(value) > 256:
+                raise fail("tags", (key, value), "keys of 1-128 characters not starting with aws:, values <= 256")
+        for user in self.workbench.users:
+            check_sagemaker_name(f"workbench.users[{user.name!r}].name", self.notebook_name(user))
+
+    @property
+    def prefix(self) -> str:
+        """``<project>-<stage>``: the start of every stack and physical resource name."""
+        return f"{self.project}-{self.stage}"
+
+    def notebook_name(self, user: NotebookUserConfig) -> str:
+        """The notebook instance name of a user: ``<project>-<stage>-<user>``."""
+        return f"{self.prefix}-{user.name}"

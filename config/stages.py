@@ -1,0 +1,86 @@
+"""The stages of the platform, defined in code. ``app.py`` picks one with ``-c stage=<name>`` (default ``dev``).
+
+dev is cheap and disposable: one AZ, spot training, serverless or no endpoint, everything destroyed with the stack.
+prod is durable and scalable: two AZs, key and buckets retained, termination protection, longer log retention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from config.settings import (
+    DataConfig,
+    DataPreparationConfig,
+    NetworkConfig,
+    NotebookUserConfig,
+    PlatformConfig,
+    ServingConfig,
+    TrainingConfig,
+    WorkbenchConfig,
+)
+from config.validation import ConfigError
+
+DEFAULT_STAGE = "dev"
+
+
+def dev() -> PlatformConfig:
+    """A cheap, disposable stage for building and trying the platform."""
+    return PlatformConfig(
+        stage="dev",
+        termination_protection=False,
+        log_retention_days=14,
+        tags=(("project", "sagemaker-nlp-platform"), ("stage", "dev")),
+        # One AZ halves the hourly cost of the interface endpoints, the largest fixed cost of an idle platform.
+        network=NetworkConfig(az_count=1, cidr="10.40.0.0/16", flow_log_retention_days=14),
+        data=DataConfig(retain_on_delete=False, key_pending_window_days=7, noncurrent_version_expiration_days=7),
+        workbench=WorkbenchConfig(
+            users=(NotebookUserConfig(name="data-scientist", instance_type="ml.t3.medium", idle_minutes=60),),
+        ),
+        data_preparation=DataPreparationConfig(worker_type="G.1X", number_of_workers=2, timeout_minutes=60),
+        training=TrainingConfig(instance_type="ml.g5.xlarge", instance_count=1, use_spot=True),
+        serving=ServingConfig(model_package_arn=None),
+    )
+
+
+def prod() -> PlatformConfig:
+    """The durable stage: data retained, protected stacks, capacity for the team."""
+    return PlatformConfig(
+        stage="prod",
+        termination_protection=True,
+        log_retention_days=365,
+        tags=(("project", "sagemaker-nlp-platform"), ("stage", "prod")),
+        network=NetworkConfig(az_count=2, cidr="10.41.0.0/16", flow_log_retention_days=365),
+        data=DataConfig(retain_on_delete=True, key_pending_window_days=30, noncurrent_version_expiration_days=90),
+        workbench=WorkbenchConfig(
+            users=(
+                NotebookUserConfig(name="alice", instance_type="ml.t3.large", volume_size_gb=50, idle_minutes=120),
+                NotebookUserConfig(name="bob", instance_type="ml.t3.large", volume_size_gb=50, idle_minutes=120),
+            ),
+        ),
+        data_preparation=DataPreparationConfig(
+            worker_type="G.2X", number_of_workers=10, timeout_minutes=240, max_retries=1, log_retention_days=365
+        ),
+        training=TrainingConfig(
+            instance_type="ml.g5.12xlarge",
+            instance_count=1,
+            use_spot=True,
+            max_runtime_seconds=12 * 3600,
+            max_wait_seconds=24 * 3600,
+            volume_size_gb=200,
+            accuracy_threshold=0.8,
+        ),
+        serving=ServingConfig(model_package_arn=None, instance_type="ml.g5.xlarge", min_instances=2, max_instances=6),
+    )
+
+
+STAGES: dict[str, Callable[[], PlatformConfig]] = {"dev": dev, "prod": prod}
+
+
+def load_config(stage: str | None) -> PlatformConfig:
+    """Build and validate the configuration of ``stage`` (``None`` means the default stage)."""
+    name = DEFAULT_STAGE if stage is None else stage
+    if name not in STAGES:
+        raise ConfigError(
+            f"invalid setting stage={name!r}: known stages are {', '.join(STAGES)} (select one with -c stage=<name>)"
+        )
+    return STAGES[name]()

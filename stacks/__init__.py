@@ -1,0 +1,1 @@
+"""The platform's stacks (deploy units), each composing components from ``components/``."""

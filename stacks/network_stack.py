@@ -1,0 +1,37 @@
+"""Network stack: the isolated VPC every workload of the platform runs in."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from components.isolated_network import IsolatedNetwork
+from config import PlatformConfig
+
+
+class NetworkStack(cdk.Stack):
+    """The VPC, its endpoints and the security groups.
+
+    Attributes other stacks use: ``vpc``, ``subnets`` (the isolated subnets), ``workload_security_group``.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, key: kms.IKey, **kwargs: object
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        network = IsolatedNetwork(
+            self,
+            "Network",
+            az_count=config.network.az_count,
+            cidr=config.network.cidr,
+            encryption_key=key,
+            flow_log_retention_days=config.network.flow_log_retention_days,
+            log_removal_policy=cdk.RemovalPolicy.RETAIN if config.data.retain_on_delete else cdk.RemovalPolicy.DESTROY,
+        )
+        self.vpc: ec2.IVpc = network.vpc
+        self.subnets: ec2.SelectedSubnets = network.subnets
+        self.workload_security_group: ec2.ISecurityGroup = network.workload_security_group
+        self.endpoint_security_group: ec2.ISecurityGroup = network.endpoint_security_group
+        cdk.CfnOutput(self, "VpcId", value=self.vpc.vpc_id)

@@ -1,0 +1,57 @@
+"""The whole platform for one stage: its stacks, in deploy order, wired by passing objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from components.template_hygiene import drop_redundant_provider_dependencies
+from config import PlatformConfig
+from stacks.data_stack import DataStack
+from stacks.network_stack import NetworkStack
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The stacks of one stage."""
+
+    data: DataStack
+    network: NetworkStack
+
+    @property
+    def stacks(self) -> tuple[cdk.Stack, ...]:
+        return (self.data, self.network)
+
+
+def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
+    """Create every stack of ``config``'s stage under ``scope``.
+
+    Stack names are ``<project>-<stage>-<part>`` so two stages can live in one account. The Data stack comes first:
+    it holds the key that encrypts the network's flow logs.
+    """
+    env = cdk.Environment(account=config.account, region=config.region) if config.account else None
+    common = {"env": env, "termination_protection": config.termination_protection}
+
+    data = DataStack(
+        scope,
+        f"{config.prefix}-data",
+        config=config,
+        description=f"SageMaker NLP platform ({config.stage}): key, buckets, Glue database",
+        **common,
+    )
+    network = NetworkStack(
+        scope,
+        f"{config.prefix}-network",
+        config=config,
+        key=data.key,
+        description=f"SageMaker NLP platform ({config.stage}): isolated VPC and endpoints",
+        **common,
+    )
+    platform = Platform(data=data, network=network)
+    for stack in platform.stacks:
+        drop_redundant_provider_dependencies(stack)
+        for key, value in config.tags:
+            cdk.Tags.of(stack).add(key, value)
+    return platform

@@ -1,0 +1,57 @@
+"""Shared fixtures: one synthesized app per stage per test session, built with cdk.json's context."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from app import build_app, load_cdk_json_context
+from stacks.platform import Platform
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@dataclass(frozen=True)
+class SynthesizedStage:
+    """One stage, synthesized: the app, its stacks, their templates and the cloud assembly directory."""
+
+    app: cdk.App
+    platform: Platform
+    assembly_dir: Path
+    templates: dict[str, Template]
+
+    def template(self, part: str) -> Template:
+        """The template of the stack ``<prefix>-<part>`` (``data``, ``network``, ...)."""
+        return self.templates[part]
+
+
+def _synthesize(stage: str, outdir: Path) -> SynthesizedStage:
+    # Docker bundling is skipped in tests; every asset the platform ships is bundled locally anyway.
+    context = load_cdk_json_context(stage=stage, **{"aws:cdk:bundling-stacks": []})
+    app, platform = build_app(context, outdir=str(outdir))
+    app.synth()
+    templates = {stack.stack_name.rsplit("-", 1)[1]: Template.from_stack(stack) for stack in platform.stacks}
+    return SynthesizedStage(app=app, platform=platform, assembly_dir=outdir, templates=templates)
+
+
+@pytest.fixture(scope="session")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthesizedStage]:
+    yield _synthesize("dev", tmp_path_factory.mktemp("cdk-dev"))
+
+
+@pytest.fixture(scope="session")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthesizedStage]:
+    yield _synthesize("prod", tmp_path_factory.mktemp("cdk-prod"))
+
+
+@pytest.fixture(scope="session", params=["dev", "prod"])
+def stage(request: pytest.FixtureRequest) -> SynthesizedStage:
+    """Each stage in turn, for properties that must hold everywhere."""
+    synthesized: SynthesizedStage = request.getfixturevalue(request.param)
+    return synthesized
