@@ -38,7 +38,7 @@ LITERAL_RESOURCE = re.compile(r"arn:aws[a-z-]*:|s3://[a-z0-9]|\.amazonaws\.com")
 
 
 def load(path: Path) -> Any:
-    return nbformat.read(path, as_version=4)
+    return nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
 
 
 def without_magics(source: str) -> str:
