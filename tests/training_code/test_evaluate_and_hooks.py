@@ -1,0 +1,80 @@
+"""evaluate.py on the trained model (folder and model.tar.gz), and the inference hooks called directly."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.training_code.harness_support import LABELS, CuratedData, HarnessRun, write_split
+
+pytestmark = pytest.mark.slow
+
+
+def run_evaluate(evaluate_module: ModuleType, model_dir: Path, test_dir: Path, output: Path) -> int:
+    return int(evaluate_module.main([f"--model_dir={model_dir}", f"--test_dir={test_dir}", f"--output_dir={output}"]))
+
+
+def test_evaluation_json_matches_pipeline_contract_and_training_metrics(
+    evaluate_module: ModuleType, harness_training: HarnessRun, curated_data: CuratedData, tmp_path: Path
+) -> None:
+    assert run_evaluate(evaluate_module, harness_training.model_dir, curated_data.test, tmp_path) == 0
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    trained = json.loads((harness_training.output_dir / "data" / "metrics.json").read_text())["test"]
+    assert report["metrics"]["accuracy"]["value"] == pytest.approx(trained["accuracy"])
+    assert report["metrics"]["macro_f1"]["value"] == pytest.approx(trained["macro_f1"])
+    assert report["num_examples"] == 60
+    assert set(report["per_label"]) == set(LABELS)
+    assert {"precision", "recall", "f1", "support"} <= set(report["per_label"]["food"])
+    matrix = report["confusion_matrix"]["matrix"]
+    assert sum(map(sum, matrix)) == 60
+    assert report["confusion_matrix"]["labels"] == LABELS
+
+
+def test_evaluate_accepts_the_training_jobs_model_tar_gz(
+    evaluate_module: ModuleType, harness_training: HarnessRun, curated_data: CuratedData, tmp_path: Path
+) -> None:
+    archive_dir = tmp_path / "model-artifact"
+    archive_dir.mkdir()
+    with tarfile.open(archive_dir / "model.tar.gz", "w:gz") as tar:
+        for path in harness_training.model_dir.iterdir():
+            tar.add(path, arcname=path.name)
+    assert run_evaluate(evaluate_module, archive_dir, curated_data.test, tmp_path / "out") == 0
+    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    assert 0.0 <= report["metrics"]["accuracy"]["value"] <= 1.0
+
+
+def test_evaluate_fails_without_writing_a_report_when_test_data_is_bad(
+    evaluate_module: ModuleType, harness_training: HarnessRun, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_split(tmp_path / "test", [{"id": "1", "text": "rain", "label": "politics"}])
+    assert run_evaluate(evaluate_module, harness_training.model_dir, tmp_path / "test", tmp_path / "out") == 1
+    assert "label 'politics' is not in labels.json" in caplog.text
+    assert not (tmp_path / "out" / "evaluation.json").exists()
+
+
+def test_predict_fn_returns_results_in_request_order_whatever_the_batching(
+    inference_module: ModuleType, harness_training: HarnessRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INFERENCE_BATCH_SIZE", "2")
+    loaded = inference_module.model_fn(str(harness_training.model_dir))
+    texts = ["the long forecast says rain and storm and wind all week long", "pasta", "goal", "cheese soup and bread"]
+    request = inference_module.input_fn(json.dumps({"inputs": texts}).encode(), "application/json")
+    batched = inference_module.predict_fn(request, loaded)
+    one_by_one = [inference_module.predict_fn({"texts": [text], "top_k": 0}, loaded)[0] for text in texts]
+    assert [r["label"] for r in batched] == [r["label"] for r in one_by_one]
+    for together, alone in zip(batched, one_by_one, strict=True):
+        assert together["score"] == pytest.approx(alone["score"], abs=1e-5)
+    assert json.loads(inference_module.output_fn(batched, "application/json")) == batched
+
+
+def test_bad_request_error_is_the_toolkits_error_class_with_a_json_message(inference_module: ModuleType) -> None:
+    from sagemaker_inference.errors import GenericInferenceToolkitError
+
+    with pytest.raises(GenericInferenceToolkitError) as caught:
+        inference_module.input_fn(b'{"inputs": 5}', "application/json")
+    assert caught.value.status_code == 400
+    assert json.loads(str(caught.value))["error"]["type"] == "InvalidInputs"
