@@ -18,4 +18,4 @@ def drop_redundant_provider_dependencies(stack: cdk.Stack) -> None:
         handler = child.node.try_find_child("Handler")
         role = child.node.try_find_child("Role")
         if isinstance(handler, cdk.CfnResource) and isinstance(role, cdk.CfnResource):
-            handler.remove_dependency(role)
+            handler.remove_resource_dependency(role)

@@ -11,6 +11,7 @@ from components.template_hygiene import drop_redundant_provider_dependencies
 from config import PlatformConfig
 from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
+from stacks.pipeline_stack import PipelineStack
 
 
 @dataclass(frozen=True)
@@ -19,10 +20,11 @@ class Platform:
 
     data: DataStack
     network: NetworkStack
+    pipeline: PipelineStack
 
     @property
     def stacks(self) -> tuple[cdk.Stack, ...]:
-        return (self.data, self.network)
+        return (self.data, self.network, self.pipeline)
 
 
 def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
@@ -49,7 +51,19 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
         description=f"SageMaker NLP platform ({config.stage}): isolated VPC and endpoints",
         **common,
     )
-    platform = Platform(data=data, network=network)
+    pipeline = PipelineStack(
+        scope,
+        f"{config.prefix}-pipeline",
+        config=config,
+        key=data.key,
+        raw_bucket=data.raw_bucket,
+        curated_bucket=data.curated_bucket,
+        subnets=network.subnets,
+        security_group=network.workload_security_group,
+        description=f"SageMaker NLP platform ({config.stage}): data preparation job",
+        **common,
+    )
+    platform = Platform(data=data, network=network, pipeline=pipeline)
     for stack in platform.stacks:
         drop_redundant_provider_dependencies(stack)
         for key, value in config.tags:

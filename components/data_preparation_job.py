@@ -1,0 +1,276 @@
+"""The Glue Spark job that turns raw labelled text into the curated training splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from components.compliance import acknowledge, finding_reference
+from components.log_retention import retention_days
+from components.platform_role import PlatformRole
+
+GLUE_JOBS_DIR = Path(__file__).resolve().parent.parent / "glue_jobs"
+GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: the line the job's local tests run on (requirements/test-glue.txt)
+
+# Where the platform keeps its datasets; a run can point anywhere in the two buckets with --input_uri/--output_uri.
+RAW_PREFIX = "datasets/"
+CURATED_PREFIX = "datasets/default"
+
+
+class DataPreparationJob(Construct):
+    """Glue 5.0 Spark job running ``glue_jobs/prepare_dataset.py`` inside the platform's isolated VPC.
+
+    - the script and its transforms module are S3 assets (single files, uploaded as they are);
+    - a Glue security configuration encrypts what the job writes to S3 (SSE-KMS), its CloudWatch logs and its
+      bookmarks (CSE-KMS) with the platform key;
+    - a NETWORK connection places the workers in an isolated subnet with the workload security group, so the job
+      reaches S3 and AWS APIs through VPC endpoints and nothing else;
+    - continuous logging into a KMS-encrypted log group with retention from config;
+    - a role that reads the raw bucket, writes the curated bucket and uses the key, and nothing else beyond what Glue
+      itself needs to run in a VPC;
+    - default arguments pointing at ``s3://<raw>/datasets/`` and ``s3://<curated>/datasets/default``.
+
+    :param worker_type: Glue worker type (G.1X, ...). :param number_of_workers: workers including the driver.
+    :param timeout_minutes: run timeout. :param max_retries: automatic retries of a failed run.
+    :param log_retention_days: retention of the continuous-log group.
+    :param removal_policy: what happens to the log group when the stack is deleted.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        raw_bucket: s3.IBucket,
+        curated_bucket: s3.IBucket,
+        key: kms.IKey,
+        subnet: ec2.ISubnet,
+        security_group: ec2.ISecurityGroup,
+        worker_type: str,
+        number_of_workers: int,
+        timeout_minutes: int,
+        max_retries: int,
+        log_retention_days: int,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        script = s3_assets.Asset(self, "Script", path=str(GLUE_JOBS_DIR / "prepare_dataset.py"))
+        transforms = s3_assets.Asset(self, "Transforms", path=str(GLUE_JOBS_DIR / "dataset_transforms.py"))
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=key,
+            retention=retention_days(log_retention_days),
+            removal_policy=removal_policy,
+        )
+        self.role = PlatformRole(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description="Glue data preparation: read raw, write curated, use the platform key",
+        )
+        raw_bucket.grant_read(self.role, f"{RAW_PREFIX}*")
+        curated_bucket.grant_read_write(self.role, "datasets/*")
+        curated_bucket.grant_delete(self.role, "datasets/*")  # a failed run removes its own run prefix
+        key.grant_encrypt_decrypt(self.role)
+        # The two asset objects exactly, not the whole bootstrap bucket that asset.grant_read() would open.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[asset.bucket.arn_for_objects(asset.s3_object_key) for asset in (script, transforms)],
+            )
+        )
+        self.log_group.grant_write(self.role)
+        # Listing needs the bucket ARN itself, which the object-scoped grants above do not cover.
+        for bucket, prefix in ((raw_bucket, RAW_PREFIX), (curated_bucket, "datasets/")):
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{prefix}*", prefix]}},
+                )
+            )
+        self._grant_glue_runtime(stack)
+        self._acknowledge_grant_wildcards(raw_bucket, curated_bucket)
+
+        self.security_configuration = glue.CfnSecurityConfiguration(
+            self,
+            "SecurityConfiguration",
+            name=f"{name_prefix}-data-preparation",
+            encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
+                s3_encryptions=[
+                    glue.CfnSecurityConfiguration.S3EncryptionProperty(
+                        s3_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn
+                    )
+                ],
+                cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
+                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn
+                ),
+                job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
+                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=key.key_arn
+                ),
+            ),
+        )
+        self.connection = glue.CfnConnection(
+            self,
+            "Connection",
+            catalog_id=stack.account,
+            connection_input=glue.CfnConnection.ConnectionInputProperty(
+                name=f"{name_prefix}-data-preparation-vpc",
+                connection_type="NETWORK",
+                description="Runs the data preparation job in the platform's isolated subnet",
+                physical_connection_requirements=glue.CfnConnection.PhysicalConnectionRequirementsProperty(
+                    subnet_id=subnet.subnet_id,
+                    availability_zone=subnet.availability_zone,
+                    security_group_id_list=[security_group.security_group_id],
+                ),
+            ),
+        )
+        self.job = glue.CfnJob(
+            self,
+            "Resource",
+            name=f"{name_prefix}-prepare-dataset",
+            description="Raw labelled text to validated, deduplicated, split JSON Lines (glue_jobs/prepare_dataset.py)",
+            role=self.role.role_arn,
+            glue_version=GLUE_VERSION,
+            command=glue.CfnJob.JobCommandProperty(
+                name="glueetl", python_version="3", script_location=script.s3_object_url
+            ),
+            worker_type=worker_type,
+            number_of_workers=number_of_workers,
+            timeout=timeout_minutes,
+            max_retries=max_retries,
+            execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
+            security_configuration=self.security_configuration.ref,
+            connections=glue.CfnJob.ConnectionsListProperty(connections=[self.connection.ref]),
+            default_arguments={
+                "--extra-py-files": transforms.s3_object_url,
+                "--enable-continuous-cloudwatch-log": "true",
+                "--enable-continuous-log-filter": "true",
+                "--continuous-log-logGroup": self.log_group.log_group_name,
+                "--enable-metrics": "true",
+                "--job-bookmark-option": "job-bookmark-disable",
+                "--input_uri": f"s3://{raw_bucket.bucket_name}/{RAW_PREFIX}",
+                "--output_uri": f"s3://{curated_bucket.bucket_name}/{CURATED_PREFIX}",
+                "--input_format": "jsonl",
+            },
+        )
+        self.job.node.add_dependency(self.role.policy)
+
+    @property
+    def job_name(self) -> str:
+        return self.job.ref
+
+    @property
+    def job_arn(self) -> str:
+        stack = cdk.Stack.of(self)
+        return stack.format_arn(service="glue", resource="job", resource_name=self.job.ref)
+
+    def grant_start_run(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` start runs of this job and follow them (get, list, stop)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun", "glue:GetJob"],
+            resource_arns=[self.job_arn],
+        )
+
+    def _grant_glue_runtime(self, stack: cdk.Stack) -> None:
+        """What Glue needs to run workers in a VPC and encrypt its logs; no CDK grant exists for these."""
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GlueWorkersInTheVpc",
+                actions=[
+                    "ec2:DescribeVpcEndpoints",
+                    "ec2:DescribeRouteTables",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeVpcAttribute",
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DeleteNetworkInterface",
+                ],
+                resources=["*"],
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GlueTagsItsNetworkInterfaces",
+                actions=["ec2:CreateTags", "ec2:DeleteTags"],
+                resources=[stack.format_arn(service="ec2", resource="network-interface", resource_name="*")],
+                conditions={"ForAllValues:StringEquals": {"aws:TagKeys": ["aws-glue-service-resource"]}},
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GlueEncryptsItsOwnLogGroups",
+                actions=["logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="/aws-glue/*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GlueJobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+            )
+        )
+        acknowledge(
+            self.role.policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "EC2 Describe* and network-interface create/delete, which Glue needs to place workers in the VPC, and "
+            "cloudwatch:PutMetricData (limited to the Glue namespace by condition) support no resource-level scoping.",
+        )
+
+    def _acknowledge_grant_wildcards(self, raw_bucket: s3.IBucket, curated_bucket: s3.IBucket) -> None:
+        """The wildcards that the CDK bucket and key grants above write, each acknowledged with its scope."""
+        policy = self.role.policy
+        for bucket, name in ((raw_bucket, "raw"), (curated_bucket, "curated")):
+            acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[Resource::{finding_reference(policy, bucket.bucket_arn)}/datasets/*]",
+                f"Objects under the datasets/ prefix of the {name} bucket: the job reads or writes any file of a "
+                "dataset there, and nothing outside that prefix.",
+            )
+        grant_actions = {
+            "s3:GetObject*": "read objects (and their versions and tags) under the datasets/ prefixes only",
+            "s3:GetBucket*": "read bucket configuration the S3 client checks, on the two platform buckets only",
+            "s3:List*": "list the datasets/ prefixes of the two platform buckets",
+            "s3:DeleteObject*": "a failed run deletes its own run prefix under curated datasets/",
+            "s3:Abort*": "abort its own multipart uploads of large split files under curated datasets/",
+            "kms:GenerateDataKey*": "encrypt what it writes with the platform key (SSE-KMS), that key only",
+            "kms:ReEncrypt*": "re-encrypt under the platform key when S3 copies published files, that key only",
+        }
+        for action, scope in grant_actions.items():
+            acknowledge(policy, f"AwsSolutions-IAM5[Action::{action}]", f"From the CDK grant: {scope}.")
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]",
+            "Glue names the network interfaces of its VPC workers at run time; tagging is limited by condition to "
+            "Glue's own aws-glue-service-resource tag key.",
+        )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws-glue/*]",
+            "Glue creates its driver and error log groups under /aws-glue/ with names derived from the security "
+            "configuration at run time, and must associate the platform key with them to encrypt them.",
+        )
