@@ -268,6 +268,21 @@ class PlatformConfig:
         """``<project>-<stage>``: the start of every stack and physical resource name."""
         return f"{self.project}-{self.stage}"
 
+    @property
+    def training_pipeline_name(self) -> str:
+        """Name of the SageMaker training pipeline (the Pipeline stack creates it under this name)."""
+        return f"{self.prefix}-training"
+
+    @property
+    def model_package_group_name(self) -> str:
+        """Name of the model package group the pipeline registers models in."""
+        return f"{self.prefix}-models"
+
+    @property
+    def endpoint_name(self) -> str:
+        """Name of the inference endpoint (the Serving stack creates it when a model is configured)."""
+        return f"{self.prefix}-inference"
+
     def notebook_name(self, user: NotebookUserConfig) -> str:
         """The notebook instance name of a user: ``<project>-<stage>-<user>``."""
         return f"{self.prefix}-{user.name}"
