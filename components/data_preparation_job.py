@@ -93,15 +93,6 @@ class DataPreparationJob(Construct):
             )
         )
         self.log_group.grant_write(self.role)
-        # Listing needs the bucket ARN itself, which the object-scoped grants above do not cover.
-        for bucket, prefix in ((raw_bucket, RAW_PREFIX), (curated_bucket, "datasets/")):
-            self.role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket"],
-                    resources=[bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{prefix}*", prefix]}},
-                )
-            )
         self._grant_glue_runtime(stack)
         self._acknowledge_grant_wildcards(raw_bucket, curated_bucket)
 

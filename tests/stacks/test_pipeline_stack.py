@@ -1,0 +1,143 @@
+"""The Pipeline stack's data preparation job: Glue 5.0, encrypted, in the VPC, with a role scoped to its buckets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk.assertions import Match
+
+from config import load_config
+
+
+def of_type(template: Any, resource_type: str) -> dict[str, Any]:
+    return {k: v for k, v in template.to_json()["Resources"].items() if v["Type"] == resource_type}
+
+
+def glue_job(stage: Any) -> dict[str, Any]:
+    (job,) = of_type(stage.template("pipeline"), "AWS::Glue::Job").values()
+    return dict(job["Properties"])
+
+
+def test_job_runs_the_shipped_script_on_glue_5(stage: Any) -> None:
+    job = glue_job(stage)
+    assert job["GlueVersion"] == "5.0"
+    assert job["Command"]["Name"] == "glueetl"
+    assert job["Command"]["PythonVersion"] == "3"
+    assert job["Command"]["ScriptLocation"]["Fn::Sub"].startswith("s3://cdk-")
+    assert job["Command"]["ScriptLocation"]["Fn::Sub"].endswith(".py")
+    assert job["DefaultArguments"]["--extra-py-files"]["Fn::Sub"].endswith(".py")
+    assert job["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
+
+
+def test_job_capacity_comes_from_the_stage_config(dev: Any, prod: Any) -> None:
+    for stage in (dev, prod):
+        settings = load_config(stage.platform.data.node.try_get_context("stage")).data_preparation
+        job = glue_job(stage)
+        assert (job["WorkerType"], job["NumberOfWorkers"], job["Timeout"], job["MaxRetries"]) == (
+            settings.worker_type,
+            settings.number_of_workers,
+            settings.timeout_minutes,
+            settings.max_retries,
+        )
+    assert glue_job(dev)["NumberOfWorkers"] != glue_job(prod)["NumberOfWorkers"]
+
+
+def test_security_configuration_encrypts_s3_logs_and_bookmarks_with_the_platform_key(stage: Any) -> None:
+    template = stage.template("pipeline")
+    (config,) = of_type(template, "AWS::Glue::SecurityConfiguration").values()
+    encryption = config["Properties"]["EncryptionConfiguration"]
+    assert encryption["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
+    assert encryption["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+    assert encryption["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+    for key_arn in (
+        encryption["S3Encryptions"][0]["KmsKeyArn"],
+        encryption["CloudWatchEncryption"]["KmsKeyArn"],
+        encryption["JobBookmarksEncryption"]["KmsKeyArn"],
+    ):
+        assert "PlatformKeyArn" in json.dumps(key_arn)
+    (config_id,) = of_type(template, "AWS::Glue::SecurityConfiguration")
+    assert glue_job(stage)["SecurityConfiguration"] == {"Ref": config_id}
+
+
+def test_job_runs_in_the_isolated_subnet_with_the_workload_security_group(stage: Any) -> None:
+    template = stage.template("pipeline")
+    (connection_id, connection), *_ = of_type(template, "AWS::Glue::Connection").items()
+    props = connection["Properties"]["ConnectionInput"]
+    assert props["ConnectionType"] == "NETWORK"
+    requirements = props["PhysicalConnectionRequirements"]
+    assert "IsolatedSubnet" in json.dumps(requirements["SubnetId"])
+    assert "WorkloadSecurityGroup" in json.dumps(requirements["SecurityGroupIdList"])
+    assert glue_job(stage)["Connections"] == {"Connections": [{"Ref": connection_id}]}
+
+
+def test_continuous_logs_go_to_an_encrypted_log_group_with_configured_retention(dev: Any, prod: Any) -> None:
+    for stage, days in ((dev, 30), (prod, 365)):
+        template = stage.template("pipeline")
+        (log_id, log_group), *_ = of_type(template, "AWS::Logs::LogGroup").items()
+        assert log_group["Properties"]["RetentionInDays"] == days
+        assert "KmsKeyId" in log_group["Properties"]
+        arguments = glue_job(stage)["DefaultArguments"]
+        assert arguments["--enable-continuous-cloudwatch-log"] == "true"
+        assert arguments["--continuous-log-logGroup"] == {"Ref": log_id}
+
+
+def test_default_arguments_point_at_the_platform_buckets(stage: Any) -> None:
+    arguments = glue_job(stage)["DefaultArguments"]
+    assert "RawBucket" in json.dumps(arguments["--input_uri"])
+    assert json.dumps(arguments["--input_uri"]).endswith('/datasets/"]]}')
+    assert "CuratedBucket" in json.dumps(arguments["--output_uri"])
+
+
+def test_role_is_assumed_by_glue_and_has_no_managed_aws_policy(stage: Any) -> None:
+    stage.template("pipeline").has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": Match.object_like(
+                {"Statement": [Match.object_like({"Principal": {"Service": "glue.amazonaws.com"}})]}
+            )
+        },
+    )
+    for role in of_type(stage.template("pipeline"), "AWS::IAM::Role").values():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            assert "aws:policy" not in json.dumps(arn)
+
+
+def test_role_reads_raw_and_writes_curated_datasets_only(stage: Any) -> None:
+    (policy,) = of_type(stage.template("pipeline"), "AWS::IAM::ManagedPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    s3_writes = [s for s in statements if any(a.startswith("s3:Put") for a in _actions(s))]
+    assert s3_writes, statements
+    for statement in s3_writes:
+        for resource in map(json.dumps, _resources(statement)):
+            # The bucket ARN itself (bucket-level reads) or objects under datasets/ of the curated bucket, nothing else.
+            assert "CuratedBucket" in resource, resource
+            assert resource.endswith('"/datasets/*"]]}') or resource.startswith('{"Fn::ImportValue"'), resource
+    s3_reads = [s for s in statements if "s3:GetObject*" in _actions(s)]
+    read_resources = json.dumps([r for s in s3_reads for r in _resources(s)])
+    assert "RawBucket" in read_resources and "ArtifactsBucket" not in read_resources
+    for statement in statements:
+        for action in _actions(statement):
+            assert action not in ("s3:*", "kms:*", "*", "glue:*"), statement
+        if any(a.startswith("s3:") for a in _actions(statement)):
+            assert "*" not in _resources(statement), statement
+
+
+def test_role_reads_exactly_the_two_script_objects_of_the_asset_bucket(stage: Any) -> None:
+    (policy,) = of_type(stage.template("pipeline"), "AWS::IAM::ManagedPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    asset_reads = [s for s in statements if "cdk-hnb659fds-assets" in json.dumps(s)]
+    assert len(asset_reads) == 1
+    assert _actions(asset_reads[0]) == ["s3:GetObject"]
+    assert len(_resources(asset_reads[0])) == 2
+    assert all(json.dumps(r).endswith('.py"]]}') for r in _resources(asset_reads[0]))
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def _resources(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
