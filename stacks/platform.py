@@ -12,6 +12,7 @@ from config import PlatformConfig
 from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
 from stacks.pipeline_stack import PipelineStack
+from stacks.workbench_stack import WorkbenchStack
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,11 @@ class Platform:
     data: DataStack
     network: NetworkStack
     pipeline: PipelineStack
+    workbench: WorkbenchStack
 
     @property
     def stacks(self) -> tuple[cdk.Stack, ...]:
-        return (self.data, self.network, self.pipeline)
+        return (self.data, self.network, self.pipeline, self.workbench)
 
 
 def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
@@ -63,7 +65,21 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
         description=f"SageMaker NLP platform ({config.stage}): data preparation job",
         **common,
     )
-    platform = Platform(data=data, network=network, pipeline=pipeline)
+    workbench = WorkbenchStack(
+        scope,
+        f"{config.prefix}-workbench",
+        config=config,
+        key=data.key,
+        raw_bucket=data.raw_bucket,
+        curated_bucket=data.curated_bucket,
+        artifacts_bucket=data.artifacts_bucket,
+        subnets=network.subnets,
+        security_group=network.workload_security_group,
+        data_preparation=pipeline.data_preparation,
+        description=f"SageMaker NLP platform ({config.stage}): notebook instances and package repository",
+        **common,
+    )
+    platform = Platform(data=data, network=network, pipeline=pipeline, workbench=workbench)
     for stack in platform.stacks:
         drop_redundant_provider_dependencies(stack)
         for key, value in config.tags:

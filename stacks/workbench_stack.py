@@ -1,0 +1,97 @@
+"""Workbench stack: the team's notebook instances and the package repository they install from."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from components.data_preparation_job import DataPreparationJob
+from components.notebook_workbench import NotebookWorkbench
+from components.package_repository import PackageRepository
+from config import PlatformConfig
+
+
+class WorkbenchStack(cdk.Stack):
+    """One notebook instance per configured user, their shared role and lifecycle configs, and the CodeArtifact
+    repository that proxies PyPI for notebooks and training jobs.
+
+    The notebooks' role is wired here to what the other stacks hold: the data preparation job (start and follow
+    runs), the training pipeline and model package group (by their configured names, so the Pipeline stack may
+    create them later), the endpoint (by name), and SageMaker jobs under the conditions of
+    :meth:`NotebookWorkbench.allow_sagemaker_jobs`.
+
+    Attributes other stacks use: ``workbench`` (``role``, ``grant_principal``), ``package_repository``
+    (``grant_read``).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        key: kms.IKey,
+        raw_bucket: s3.IBucket,
+        curated_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        subnets: ec2.SelectedSubnets,
+        security_group: ec2.ISecurityGroup,
+        data_preparation: DataPreparationJob,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        removal = cdk.RemovalPolicy.RETAIN if config.data.retain_on_delete else cdk.RemovalPolicy.DESTROY
+        self.package_repository = PackageRepository(
+            self, "PackageRepository", domain_name=f"{config.prefix}-packages", key=key, removal_policy=removal
+        )
+        # The endpoint exists only while the stage config names a model; the environment file leaves it empty then.
+        endpoint_name = config.endpoint_name if config.serving.model_package_arn is not None else ""
+        self.workbench = NotebookWorkbench(
+            self,
+            "Notebooks",
+            notebooks={config.notebook_name(user): user for user in config.workbench.users},
+            platform_identifier=config.workbench.platform_identifier,
+            subnets=subnets.subnets,
+            security_group=security_group,
+            key=key,
+            raw_bucket=raw_bucket,
+            curated_bucket=curated_bucket,
+            artifacts_bucket=artifacts_bucket,
+            package_repository=self.package_repository,
+            parameters={
+                "GLUE_JOB_NAME": data_preparation.job_name,
+                "PIPELINE_NAME": config.training_pipeline_name,
+                "MODEL_PACKAGE_GROUP_NAME": config.model_package_group_name,
+                "ENDPOINT_NAME": endpoint_name,
+            },
+            removal_policy=removal,
+        )
+        data_preparation.grant_start_run(self.workbench.role)
+        self.workbench.allow_pipeline_executions(config.training_pipeline_name)
+        self.workbench.allow_model_registry_read(config.model_package_group_name)
+        self.workbench.allow_invoke_endpoint(config.endpoint_name)
+        self.workbench.allow_sagemaker_jobs(
+            job_name_prefix=config.prefix,
+            subnets=subnets.subnets,
+            security_group=security_group,
+            key=key,
+            training_instance_types=[config.training.instance_type],
+            processing_instance_types=[config.training.processing_instance_type],
+            execution_role_name_prefix=f"{config.prefix}-sagemaker-",
+        )
+
+        cdk.CfnOutput(self, "PackageRepositoryDomain", value=self.package_repository.domain_name)
+        cdk.CfnOutput(self, "PackageRepositoryName", value=self.package_repository.repository_name)
+        cdk.CfnOutput(self, "NotebookRoleArn", value=self.workbench.role.role_arn)
+        for user in config.workbench.users:
+            name = config.notebook_name(user)
+            cdk.CfnOutput(
+                self,
+                "Notebook" + "".join(part.capitalize() for part in user.name.split("-")),
+                value=self.workbench.instances[name].attr_notebook_instance_name,
+                description=f"Open with: aws sagemaker create-presigned-notebook-instance-url "
+                f"--notebook-instance-name {name}",
+            )
