@@ -1,0 +1,84 @@
+"""Shared fixtures for the Glue job tests: one local SparkSession for the whole session, and job-run helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+GLUE_JOBS_DIR = Path(__file__).resolve().parents[2] / "glue_jobs"
+# The job imports its transforms as the top-level module `dataset_transforms`, as on Glue (--extra-py-files).
+sys.path.insert(0, str(GLUE_JOBS_DIR))
+
+import dataset_transforms  # noqa: E402
+import prepare_dataset  # noqa: E402
+from pyspark.sql import SparkSession  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """A small local SparkSession shared by every test (starting one costs seconds)."""
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("glue-jobs-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.addPyFile(dataset_transforms.__file__)
+    yield session
+    session.stop()
+
+
+class JobRunner:
+    """Runs the real job (the same `run` the Glue entry point calls) with Glue-style string arguments."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    def __call__(self, input_dir: Path, output_dir: Path, **arguments: str) -> dict[str, Any]:
+        values = {"input_uri": str(input_dir), "output_uri": str(output_dir), **arguments}
+        config = prepare_dataset.parse_job_arguments(values, local=True)
+        return prepare_dataset.run(self.spark, config)
+
+
+@pytest.fixture(scope="session")
+def run_job(spark: SparkSession) -> JobRunner:
+    return JobRunner(spark)
+
+
+def read_jsonl_folder(folder: Path) -> list[dict[str, Any]]:
+    """Every record of the JSON Lines part files in ``folder`` (Spark's checksum files skipped)."""
+    records: list[dict[str, Any]] = []
+    for part in sorted(folder.glob("*.json")):
+        with part.open(encoding="utf-8") as handle:
+            records.extend(json.loads(line) for line in handle if line.strip())
+    return records
+
+
+@pytest.fixture(scope="session")
+def published() -> Any:
+    """Reads what a run published under ``<output_dir>/latest/``."""
+    return read_published
+
+
+def read_published(output_dir: Path) -> dict[str, Any]:
+    """The published dataset: splits, quarantine, labels and report under ``latest/``."""
+    latest = output_dir / "latest"
+    return {
+        "splits": {split: read_jsonl_folder(latest / split) for split in dataset_transforms.SPLITS},
+        "quarantine": read_jsonl_folder(latest / "quarantine"),
+        "labels": json.loads((latest / "labels.json").read_text(encoding="utf-8")),
+        "report": json.loads((latest / "data_report.json").read_text(encoding="utf-8")),
+    }
