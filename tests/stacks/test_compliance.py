@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from components.compliance import acknowledge, compliance_packs, register_compliance_packs
+from config import load_config
 
 PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
 
@@ -68,6 +69,33 @@ def test_acknowledged_findings_are_exactly_the_reviewed_ones(stage: Any) -> None
     }
     assert our_acknowledgments(stage.template("data")) == expected
     assert our_acknowledgments(stage.template("network")) == set()
+
+    # Workbench: the notebook role's wildcards, each one acknowledged in components/notebook_workbench.py.
+    config = load_config(stage.app.node.try_get_context("stage"))
+    prefix = config.prefix
+    account_arn = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
+    exports = (("RawBucket", "B017A9BA"), ("CuratedBucket", "285BEC9B"), ("ArtifactsBucket", "D46760D3"))
+    bucket_arns = {name: f"{prefix}-data:ExportsOutputFnGetAtt{name}Arn{suffix}" for name, suffix in exports}
+    notebook_log_group = account_arn.format(service="logs", resource="log-group:/aws/sagemaker/NotebookInstances")
+    workbench_findings = {
+        f"{bucket_arns['RawBucket']}/notebooks/*", f"{bucket_arns['RawBucket']}/datasets/*",
+        f"{bucket_arns['CuratedBucket']}/notebooks/*", f"{bucket_arns['CuratedBucket']}/datasets/*",
+        f"{bucket_arns['ArtifactsBucket']}/notebooks/*",
+        "*",
+        f"{notebook_log_group}:*",
+        *(f"{notebook_log_group}:log-stream:{config.notebook_name(user)}/*" for user in config.workbench.users),
+        account_arn.format(service="sagemaker", resource=f"pipeline/{config.training_pipeline_name}/execution/*"),
+        account_arn.format(service="sagemaker", resource=f"model-package/{config.model_package_group_name}/*"),
+        account_arn.format(service="sagemaker", resource=f"training-job/{prefix}-*"),
+        account_arn.format(service="sagemaker", resource=f"processing-job/{prefix}-*"),
+        f"arn:<AWS::Partition>:iam::<AWS::AccountId>:role/{prefix}-sagemaker-*",
+    }  # fmt: skip
+    grant_actions = ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*",
+                     "kms:GenerateDataKey*", "kms:ReEncrypt*")  # fmt: skip
+    assert our_acknowledgments(stage.template("workbench")) == {
+        *(("NotebooksRolePermissions282D0675", f"AwsSolutions-IAM5[Resource::{f}]") for f in workbench_findings),
+        *(("NotebooksRolePermissions282D0675", f"AwsSolutions-IAM5[Action::{a}]") for a in grant_actions),
+    }
 
 
 def test_acknowledge_refuses_a_whole_rule_where_findings_have_ids() -> None:
