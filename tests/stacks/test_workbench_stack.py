@@ -133,10 +133,11 @@ def exported(script: str, intrinsics: list[Any]) -> dict[str, Any]:
 
 def lifecycle_of(stage: Any, name: str) -> dict[str, Any]:
     configs = resources(stage, "AWS::SageMaker::NotebookInstanceLifecycleConfig")
-    (found,) = [
+    found: list[dict[str, Any]] = [
         c["Properties"] for c in configs.values() if c["Properties"]["NotebookInstanceLifecycleConfigName"] == name
     ]
-    return found
+    assert len(found) == 1, (name, len(found))
+    return found[0]
 
 
 def scripts_of(stage: Any, name: str) -> dict[str, tuple[str, list[Any]]]:
