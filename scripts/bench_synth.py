@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-MINIMAL_APP = '''
+MINIMAL_APP = """
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
 
@@ -28,7 +28,7 @@ app = cdk.App()
 stack = cdk.Stack(app, "Minimal")
 s3.Bucket(stack, "Bucket")
 app.synth()
-'''
+"""
 
 
 def synth_command(app: str | None, outdir: Path) -> list[str]:
