@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import csv
 import json
-import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import prepare_dataset
 import pytest
 import yaml
 from dataset_transforms import QUARANTINE_REASONS, SPLITS, normalise_text
+from pyspark.sql import SparkSession
 
 CORPUS_DIR = Path(chatterbot_corpus.__file__).parent / "data" / "english"
 
@@ -36,10 +35,6 @@ def _assert_accounted(report: dict[str, Any]) -> None:
     assert report["records_written"] == sum(report["written_per_split"].values())
     assert report["quarantined"] == sum(report["quarantined_per_reason"].values())
     assert set(report["quarantined_per_reason"]) == set(QUARANTINE_REASONS)
-
-
-def _texts_by_split(splits: dict[str, list[dict[str, Any]]]) -> dict[str, set[str]]:
-    return {split: {record["text"] for record in records} for split, records in splits.items()}
 
 
 @pytest.fixture(scope="module")
@@ -70,36 +65,34 @@ def corpus_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def corpus_runs(
     run_job: Any, corpus_inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    """The job on the corpus as CSV, as JSON Lines, and as JSON Lines again into the same output (a second run)."""
+    """Two runs into one output prefix: the corpus as CSV, then the same corpus as JSON Lines (published last)."""
     fields = {"text_field": "utterance", "label_field": "topic", "max_chars": "2000"}
-    csv_out = tmp_path_factory.mktemp("corpus-csv-out")
-    jsonl_out = tmp_path_factory.mktemp("corpus-jsonl-out")
+    output = tmp_path_factory.mktemp("corpus-out")
     return {
-        "csv": (csv_out, run_job(corpus_inputs["csv"], csv_out, input_format="csv", run_id="csv-1", **fields)),
-        "jsonl": (jsonl_out, run_job(corpus_inputs["jsonl"], jsonl_out, input_format="jsonl", run_id="a", **fields)),
-        "jsonl_again": (
-            jsonl_out,
-            run_job(corpus_inputs["jsonl"], jsonl_out, input_format="jsonl", run_id="b", **fields),
-        ),
+        "output": output,
+        "csv": run_job(corpus_inputs["csv"], output, input_format="csv", run_id="from-csv", **fields),
+        "jsonl": run_job(corpus_inputs["jsonl"], output, input_format="jsonl", run_id="from-jsonl", **fields),
     }
 
 
 def test_corpus_every_utterance_is_accounted_for(corpus_runs: dict[str, Any], published: Any) -> None:
     utterances = _corpus_utterances()
-    for key in ("csv", "jsonl_again"):
-        output, report = corpus_runs[key]
+    for key in ("csv", "jsonl"):
+        report = corpus_runs[key]
         _assert_accounted(report)
         assert report["records_in"] == len(utterances)
-        on_disk = published(output)
-        assert on_disk["report"] == report
-        assert {split: len(records) for split, records in on_disk["splits"].items()} == report["written_per_split"]
-        assert len(on_disk["quarantine"]) == report["quarantined"]
+    on_disk = published(corpus_runs["output"])
+    assert on_disk["report"] == corpus_runs["jsonl"]
+    assert {split: len(records) for split, records in on_disk["splits"].items()} == on_disk["report"][
+        "written_per_split"
+    ]
+    assert len(on_disk["quarantine"]) == on_disk["report"]["quarantined"]
 
 
 def test_corpus_duplicates_are_counted_and_cross_topic_texts_quarantined(
     corpus_runs: dict[str, Any], published: Any
 ) -> None:
-    output, report = corpus_runs["jsonl"]
+    report = corpus_runs["jsonl"]
     utterances = [(normalise_text(text), topic) for text, topic in _corpus_utterances()]
     topics_per_text: dict[str, set[str]] = {}
     for text, topic in utterances:
@@ -114,7 +107,7 @@ def test_corpus_duplicates_are_counted_and_cross_topic_texts_quarantined(
     }
     assert report["records_written"] == len(topics_per_text) - len(conflicting)
     assert report["duplicates"] > 0
-    quarantine = published(output)["quarantine"]
+    quarantine = published(corpus_runs["output"])["quarantine"]
     conflicting_originals = {
         json.loads(r["original"])["utterance"] for r in quarantine if r["reason"] == "conflicting_labels"
     }
@@ -122,42 +115,40 @@ def test_corpus_duplicates_are_counted_and_cross_topic_texts_quarantined(
 
 
 def test_corpus_labels_are_the_topics_in_order(corpus_runs: dict[str, Any], published: Any) -> None:
-    output, report = corpus_runs["csv"]
-    on_disk = published(output)
+    on_disk = published(corpus_runs["output"])
     assert on_disk["labels"] == sorted({topic for _, topic in _corpus_utterances()})
-    assert on_disk["labels"] == report["labels"] == list(report["written_per_label"])
+    assert on_disk["labels"] == corpus_runs["csv"]["labels"] == list(corpus_runs["csv"]["written_per_label"])
     records = [record for split in SPLITS for record in on_disk["splits"][split]]
     assert all(set(record) == {"id", "text", "label"} for record in records)
     assert {record["label"] for record in records} == set(on_disk["labels"])
 
 
-def test_corpus_no_text_appears_in_two_splits(corpus_runs: dict[str, Any], published: Any) -> None:
-    for key in ("csv", "jsonl"):
-        texts = _texts_by_split(published(corpus_runs[key][0])["splits"])
+def test_corpus_no_text_appears_in_two_splits(corpus_runs: dict[str, Any]) -> None:
+    for run in ("from-csv", "from-jsonl"):
+        records = _records_by_split(corpus_runs["output"] / "runs" / run)
+        texts = {split: {text for _, text, _ in records[split]} for split in SPLITS}
         assert not texts["train"] & texts["validation"]
         assert not texts["train"] & texts["test"]
         assert not texts["validation"] & texts["test"]
 
 
 def test_corpus_splits_are_stratified_by_topic(corpus_runs: dict[str, Any]) -> None:
-    report = corpus_runs["jsonl"][1]
-    for label, per_split in report["written_per_label"].items():
+    for label, per_split in corpus_runs["jsonl"]["written_per_label"].items():
         total = sum(per_split.values())
         if total >= 10:
             for split, ratio in zip(SPLITS, (0.8, 0.1, 0.1), strict=True):
                 assert abs(per_split[split] - ratio * total) <= 1, (label, per_split)
 
 
-def test_corpus_splits_are_identical_across_runs_and_formats(corpus_runs: dict[str, Any]) -> None:
-    output = corpus_runs["jsonl"][0]
-    first = _records_by_split(output / "runs" / "a")
-    second = _records_by_split(output / "runs" / "b")
-    from_csv = _records_by_split(corpus_runs["csv"][0] / "latest")
-    assert first == second == from_csv
+def test_corpus_splits_are_identical_across_two_runs(corpus_runs: dict[str, Any]) -> None:
+    output = corpus_runs["output"]
+    first = _records_by_split(output / "runs" / "from-csv")
+    second = _records_by_split(output / "runs" / "from-jsonl")
+    assert first == second
     assert _records_by_split(output / "latest") == second
     pointer = json.loads((output / "_LATEST").read_text(encoding="utf-8"))
-    assert pointer["run_id"] == "b"
-    assert pointer["run_prefix"].endswith("/runs/b")
+    assert pointer["run_id"] == "from-jsonl"
+    assert pointer["run_prefix"].endswith("/runs/from-jsonl")
 
 
 def _records_by_split(prefix: Path) -> dict[str, set[tuple[str, str, str]]]:
@@ -379,32 +370,38 @@ def test_failed_run_leaves_the_published_dataset_untouched(run_job: Any, tmp_pat
         run_job(good, output, run_id="good")
 
 
-def test_documented_local_command_runs_the_job(tmp_path: Path) -> None:
+def test_documented_local_command_runs_the_job(
+    spark: SparkSession, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     source = tmp_path / "raw"
     source.mkdir()
     (source / "a.jsonl").write_text(
         "".join(json.dumps({"text": f"utterance {i}", "label": "ab"[i % 2]}) + "\n" for i in range(20)),
         encoding="utf-8",
     )
-    script = Path(prepare_dataset.__file__)
-    command = [
-        sys.executable,
-        str(script),
-        "--local",
-        "true",
-        "--input_uri",
-        str(source),
-        "--output_uri",
-        str(tmp_path / "curated"),
-    ]
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180, env=env, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
+    # main() builds and stops its own session; here it gets the shared one, kept alive.
+    monkeypatch.setattr(prepare_dataset, "build_local_spark_session", lambda: spark)
+    monkeypatch.setattr(spark, "stop", lambda: None)
+    argv = ["--local", "true", "--input_uri", str(source), "--output_uri", str(tmp_path / "curated")]
+    assert prepare_dataset.main(argv) == 0
+    assert '"records_written": 20' in capsys.readouterr().out
     report = json.loads((tmp_path / "curated" / "latest" / "data_report.json").read_text(encoding="utf-8"))
     assert report["records_written"] == 20
-    assert Counter(report["written_per_split"].values()) == Counter({16: 1, 2: 2})
-    bad = subprocess.run(
-        [*command[:-1], str(source / "inside")], capture_output=True, text=True, timeout=60, check=False
+    assert report["written_per_split"] == {"train": 16, "validation": 2, "test": 2}
+
+
+def test_local_command_rejects_bad_arguments_before_starting_spark(tmp_path: Path) -> None:
+    script = Path(prepare_dataset.__file__)
+    source = tmp_path / "raw"
+    command = [sys.executable, str(script), "--local", "true", "--input_uri", str(source)]
+    inside = subprocess.run([*command, "--output_uri", str(source / "out")], capture_output=True, text=True, timeout=60)
+    assert inside.returncode == 2
+    assert "lies inside --input_uri" in inside.stderr
+    ratios = subprocess.run(
+        [*command, "--output_uri", str(tmp_path / "o"), "--split_ratios", "0.8,0.1,0.2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert bad.returncode == 2
-    assert "--output_uri=" in bad.stderr and "lies inside --input_uri" in bad.stderr
+    assert ratios.returncode == 2
+    assert "--split_ratios='0.8,0.1,0.2' must sum to 1" in ratios.stderr
