@@ -162,6 +162,16 @@ def setup_runtime() -> Runtime:
         device = torch.device("cpu")
     if world_size > 1:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    else:
+        hosts = json.loads(os.environ.get("SM_HOSTS", "[]"))
+        gpus = int(os.environ.get("SM_NUM_GPUS", "0"))
+        if len(hosts) > 1 or gpus > 1:
+            logger.warning(
+                "%d host(s) with %d GPU(s) each, but only this process trains: set the hyperparameter "
+                "sagemaker_torch_distributed_enabled=true so the container launches torchrun",
+                len(hosts),
+                gpus,
+            )
     return Runtime(rank=rank, local_rank=local_rank, world_size=world_size, device=device)
 
 
@@ -284,7 +294,8 @@ def load_checkpoint(
     seed: int,
 ) -> Progress:
     """Restore everything save_checkpoint wrote and return the saved progress."""
-    state = torch.load(path / "state.pt", map_location=runtime.device, weights_only=False)
+    # On the CPU: RNG states must stay CPU tensors; load_state_dict moves weights and optimizer state to the device.
+    state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
