@@ -30,6 +30,8 @@ LIFECYCLE_SCRIPT_LIMIT = 16_384
 # check the size limit at synth, when token values are not known yet.
 RESOLVED_TOKEN_BOUND = 256
 NOTEBOOK_LOG_GROUP = "/aws/sagemaker/NotebookInstances"
+# How cdk-nag prints a log group ARN of this account and region in a finding id.
+LOGS_FINDING_PREFIX = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
 
 # The notebooks' prefixes in each bucket (see notebook_lifecycle/README.md and notebooks/).
 RAW_PREFIXES = ("notebooks/", "datasets/")
@@ -305,12 +307,37 @@ class NotebookWorkbench(Construct):
                 actions=[f"sagemaker:Describe{title}Job", f"sagemaker:Stop{title}Job"],
                 resource_arns=[job_arn],
             )
-            grants.append(create.combine(follow))
+            # The SDK follows a job by reading its log streams (named after the job) while it waits.
+            log_group = f"/aws/sagemaker/{title}Jobs"
+            logs = iam.Grant.add_to_principal(
+                grantee=self.role,
+                actions=["logs:DescribeLogStreams"],
+                resource_arns=[self._log_arn(f"{log_group}:*")],
+            ).combine(
+                iam.Grant.add_to_principal(
+                    grantee=self.role,
+                    actions=["logs:GetLogEvents"],
+                    resource_arns=[self._log_arn(f"{log_group}:log-stream:{job_name_prefix}-*")],
+                )
+            )
+            grants.append(create.combine(follow).combine(logs))
             acknowledge(
                 self.role.policy,
                 f"AwsSolutions-IAM5[Resource::{self._finding_arn(f'{job_type}-job', job_name_prefix)}-*]",
                 f"{title} jobs whose names start with {job_name_prefix}-; creation is further limited by conditions to "
                 "the platform subnets, security group, key, network isolation and configured instance types.",
+            )
+            acknowledge(
+                self.role.policy,
+                f"AwsSolutions-IAM5[Resource::{LOGS_FINDING_PREFIX}{log_group}:*]",
+                f"The {log_group} log group itself (CloudWatch Logs writes a log group's ARN with a :* suffix), to "
+                "find the streams of a job; SageMaker fixes the group's name.",
+            )
+            acknowledge(
+                self.role.policy,
+                f"AwsSolutions-IAM5[Resource::{LOGS_FINDING_PREFIX}{log_group}:log-stream:{job_name_prefix}-*]",
+                f"Read the log streams of {job_type} jobs whose names start with {job_name_prefix}- (SageMaker names "
+                "each stream after its job).",
             )
         stack = self._stack
         pass_role = iam.Grant.add_to_principal(
@@ -379,13 +406,7 @@ class NotebookWorkbench(Construct):
 
     def _grant_notebook_runtime(self) -> None:
         """What every instance needs to run: its logs in CloudWatch and the idle auto-stop of its own instance."""
-        stack = self._stack
-        log_group_arn = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name=f"{NOTEBOOK_LOG_GROUP}:*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
+        log_group_arn = self._log_arn(f"{NOTEBOOK_LOG_GROUP}:*")
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="NotebookLogGroup",
@@ -397,15 +418,7 @@ class NotebookWorkbench(Construct):
             iam.PolicyStatement(
                 sid="NotebookLogStreams",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[
-                    stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name=f"{NOTEBOOK_LOG_GROUP}:log-stream:{name}/*",
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                    for name in self.notebook_names
-                ],
+                resources=[self._log_arn(f"{NOTEBOOK_LOG_GROUP}:log-stream:{name}/*") for name in self.notebook_names],
             )
         )
         self.role.add_to_principal_policy(
@@ -416,7 +429,7 @@ class NotebookWorkbench(Construct):
             )
         )
         policy = self.role.policy
-        logs_prefix = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+        logs_prefix = LOGS_FINDING_PREFIX
         acknowledge(
             policy,
             f"AwsSolutions-IAM5[Resource::{logs_prefix}{NOTEBOOK_LOG_GROUP}:*]",
@@ -435,6 +448,14 @@ class NotebookWorkbench(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "Actions without a resource type: sts:GetServiceBearerToken (limited by condition to CodeArtifact) for "
             "the package index, and sagemaker:ListModelPackages for the model registry.",
+        )
+
+    def _log_arn(self, resource_name: str) -> str:
+        return self._stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=resource_name,
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
 
     def _sagemaker_arn(self, resource: str, name: str) -> str:

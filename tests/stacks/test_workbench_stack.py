@@ -521,6 +521,22 @@ def test_job_creation_requires_the_vpc_network_isolation_the_key_and_configured_
     assert set(condition) == {"Null", "ForAllValues:StringEquals", "Bool", "StringEquals"}
 
 
+def test_role_reads_the_logs_of_its_own_jobs_only(stage: Any) -> None:
+    prefix = config_of(stage).prefix
+    group = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/{}Jobs"
+    (events,) = statements_with(stage, "logs:GetLogEvents")
+    assert events["Action"] == ["logs:GetLogEvents"]
+    assert sorted(text_of(r) for r in events["Resource"]) == sorted(
+        f"{group.format(kind)}:log-stream:{prefix}-*" for kind in ("Processing", "Training")
+    )
+    (streams,) = [
+        s for s in statements_with(stage, "logs:DescribeLogStreams") if "logs:CreateLogGroup" not in s["Action"]
+    ]
+    assert sorted(text_of(r) for r in streams["Resource"]) == sorted(
+        f"{group.format(kind)}:*" for kind in ("Processing", "Training")
+    )
+
+
 def test_pass_role_is_limited_to_platform_execution_roles_passed_to_sagemaker(stage: Any) -> None:
     (statement,) = statements_with(stage, "iam:PassRole")
     assert statement["Action"] == ["iam:PassRole"]
@@ -550,6 +566,11 @@ def test_every_wildcard_in_the_role_is_one_a_grant_could_not_avoid(stage: Any) -
         arn("processing-job", f"{config.prefix}-*"),
         f"arn:<AWS::Partition>:iam::<AWS::AccountId>:role/{config.prefix}-sagemaker-*",
         "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/NotebookInstances:*",
+        *(
+            f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/{kind}Jobs{suffix}"
+            for kind in ("Training", "Processing")
+            for suffix in (":*", f":log-stream:{config.prefix}-*")
+        ),
         *(
             "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/NotebookInstances"
             f":log-stream:{name}/*"
