@@ -51,7 +51,8 @@ class NotebookWorkbench(Construct):
       ``notebook_lifecycle/README.md``), ``notebook_lifecycle/helpers/`` ships as a zip asset;
     - gets an ``AWS::SageMaker::CodeRepository`` as its default repository when the user configures a Git URL.
 
-    The role (``role``, a :class:`PlatformRole`) may, from the start: read and write ``notebooks/`` and ``datasets/``
+    The role (``role``, a :class:`PlatformRole`; pass it to other components' grants, e.g.
+    ``endpoint.grant_invoke(workbench.role)``) may, from the start: read and write ``notebooks/`` and ``datasets/``
     of the raw bucket, read the same prefixes of the curated bucket, read and write ``notebooks/`` of the artifacts
     bucket, use ``key``, read the helpers zip, install packages from ``package_repository``, write its lifecycle and
     Jupyter logs, and stop its own instances (idle auto-stop). The ``allow_*`` methods add what the stack wires in.
@@ -86,6 +87,10 @@ class NotebookWorkbench(Construct):
         removal_policy: cdk.RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
+        if not notebooks:
+            raise ValueError(
+                f"{self.node.path}: notebooks is empty; a stage without workbench.users needs no NotebookWorkbench"
+            )
         if not subnets:
             raise ValueError(f"{self.node.path}: subnets is empty; pass the isolated subnets of the Network stack")
         stack = cdk.Stack.of(self)
@@ -182,11 +187,6 @@ class NotebookWorkbench(Construct):
                 resource.apply_removal_policy(removal_policy)
             self.instances[name] = instance
             self.lifecycle_configs[name] = lifecycle
-
-    @property
-    def grant_principal(self) -> iam.IPrincipal:
-        """The notebooks' role, for grants by other components (``bucket.grant_read(workbench.role)``)."""
-        return self.role.grant_principal
 
     def allow_pipeline_executions(self, pipeline_name: str) -> iam.Grant:
         """Let the notebooks start, follow and stop executions of the SageMaker pipeline ``pipeline_name``."""

@@ -23,8 +23,8 @@ class WorkbenchStack(cdk.Stack):
     create them later), the endpoint (by name), and SageMaker jobs under the conditions of
     :meth:`NotebookWorkbench.allow_sagemaker_jobs`.
 
-    Attributes other stacks use: ``workbench`` (``role``, ``grant_principal``), ``package_repository``
-    (``grant_read``).
+    Attributes other stacks use: ``workbench`` (``role``; None when the stage configures no users) and
+    ``package_repository`` (``grant_read``).
     """
 
     def __init__(
@@ -47,9 +47,40 @@ class WorkbenchStack(cdk.Stack):
         self.package_repository = PackageRepository(
             self, "PackageRepository", domain_name=f"{config.prefix}-packages", key=key, removal_policy=removal
         )
+        cdk.CfnOutput(self, "PackageRepositoryDomain", value=self.package_repository.domain_name)
+        cdk.CfnOutput(self, "PackageRepositoryName", value=self.package_repository.repository_name)
+        # A stage without users still gets the package repository, which training jobs use too.
+        self.workbench: NotebookWorkbench | None = None
+        if config.workbench.users:
+            self.workbench = self._notebooks(
+                config=config,
+                key=key,
+                raw_bucket=raw_bucket,
+                curated_bucket=curated_bucket,
+                artifacts_bucket=artifacts_bucket,
+                subnets=subnets,
+                security_group=security_group,
+                data_preparation=data_preparation,
+                removal=removal,
+            )
+
+    def _notebooks(
+        self,
+        *,
+        config: PlatformConfig,
+        key: kms.IKey,
+        raw_bucket: s3.IBucket,
+        curated_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        subnets: ec2.SelectedSubnets,
+        security_group: ec2.ISecurityGroup,
+        data_preparation: DataPreparationJob,
+        removal: cdk.RemovalPolicy,
+    ) -> NotebookWorkbench:
+        """The users' notebook instances, their role wired to the platform's resources, and one output per user."""
         # The endpoint exists only while the stage config names a model; the environment file leaves it empty then.
         endpoint_name = config.endpoint_name if config.serving.model_package_arn is not None else ""
-        self.workbench = NotebookWorkbench(
+        workbench = NotebookWorkbench(
             self,
             "Notebooks",
             notebooks={config.notebook_name(user): user for user in config.workbench.users},
@@ -69,11 +100,12 @@ class WorkbenchStack(cdk.Stack):
             },
             removal_policy=removal,
         )
-        data_preparation.grant_start_run(self.workbench.role)
-        self.workbench.allow_pipeline_executions(config.training_pipeline_name)
-        self.workbench.allow_model_registry_read(config.model_package_group_name)
-        self.workbench.allow_invoke_endpoint(config.endpoint_name)
-        self.workbench.allow_sagemaker_jobs(
+        data_preparation.grant_start_run(workbench.role)
+        workbench.allow_pipeline_executions(config.training_pipeline_name)
+        workbench.allow_model_registry_read(config.model_package_group_name)
+        # By name: the Serving stack deploys after this one, and only while a model is configured.
+        workbench.allow_invoke_endpoint(config.endpoint_name)
+        workbench.allow_sagemaker_jobs(
             job_name_prefix=config.prefix,
             subnets=subnets.subnets,
             security_group=security_group,
@@ -83,15 +115,14 @@ class WorkbenchStack(cdk.Stack):
             execution_role_name_prefix=f"{config.prefix}-sagemaker-",
         )
 
-        cdk.CfnOutput(self, "PackageRepositoryDomain", value=self.package_repository.domain_name)
-        cdk.CfnOutput(self, "PackageRepositoryName", value=self.package_repository.repository_name)
-        cdk.CfnOutput(self, "NotebookRoleArn", value=self.workbench.role.role_arn)
+        cdk.CfnOutput(self, "NotebookRoleArn", value=workbench.role.role_arn)
         for user in config.workbench.users:
             name = config.notebook_name(user)
             cdk.CfnOutput(
                 self,
                 "Notebook" + "".join(part.capitalize() for part in user.name.split("-")),
-                value=self.workbench.instances[name].attr_notebook_instance_name,
+                value=workbench.instances[name].attr_notebook_instance_name,
                 description=f"Open with: aws sagemaker create-presigned-notebook-instance-url "
                 f"--notebook-instance-name {name}",
             )
+        return workbench

@@ -383,10 +383,9 @@ def test_role_has_no_aws_managed_policy_and_no_inline_policy(stage: Any) -> None
     (role,) = resources(stage, "AWS::IAM::Role").values()
     assert "ManagedPolicyArns" not in role["Properties"] and "Policies" not in role["Properties"]
     assert resources(stage, "AWS::IAM::Policy") == {}
-    (policy_id, policy), = resources(stage, "AWS::IAM::ManagedPolicy").items()  # fmt: skip
+    (policy,) = resources(stage, "AWS::IAM::ManagedPolicy").values()
     assert policy["Properties"]["Roles"] == [{"Ref": next(iter(resources(stage, "AWS::IAM::Role")))}]
     assert "AmazonSageMakerFullAccess" not in json.dumps(stage.template("workbench").to_json())
-    assert policy_id
 
 
 def object_grants(stage: Any) -> dict[str, set[str]]:
@@ -606,17 +605,12 @@ def test_acknowledged_wildcards_of_the_role_carry_reasons(stage: Any) -> None:
 # --- a code repository, in a small stack of its own (the sample stages configure no Git URL) -------------------------
 
 
-def test_code_repository_is_created_and_attached_when_a_user_configures_a_git_url() -> None:
-    stack = cdk.Stack(cdk.App(), "CodeRepositoryCase")
+def small_workbench(stack: cdk.Stack, notebooks: dict[str, NotebookUserConfig]) -> NotebookWorkbench:
     key = kms.Key(stack, "Key")
-    url = "https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/nlp-experiments"
-    NotebookWorkbench(
+    return NotebookWorkbench(
         stack,
         "Notebooks",
-        notebooks={
-            "nlp-test-ann": NotebookUserConfig(name="ann", git_repository_url=url),
-            "nlp-test-ben": NotebookUserConfig(name="ben"),
-        },
+        notebooks=notebooks,
         platform_identifier="notebook-al2023-v1",
         subnets=[
             ec2.Subnet.from_subnet_attributes(stack, "Subnet", subnet_id="subnet-0a1b2c3d", availability_zone="a")
@@ -632,6 +626,18 @@ def test_code_repository_is_created_and_attached_when_a_user_configures_a_git_ur
         parameters={"GLUE_JOB_NAME": "job", "PIPELINE_NAME": "p", "MODEL_PACKAGE_GROUP_NAME": "g", "ENDPOINT_NAME": ""},
         removal_policy=cdk.RemovalPolicy.DESTROY,
     )
+
+
+def test_code_repository_is_created_and_attached_when_a_user_configures_a_git_url() -> None:
+    stack = cdk.Stack(cdk.App(), "CodeRepositoryCase")
+    url = "https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/nlp-experiments"
+    small_workbench(
+        stack,
+        {
+            "nlp-test-ann": NotebookUserConfig(name="ann", git_repository_url=url),
+            "nlp-test-ben": NotebookUserConfig(name="ben"),
+        },
+    )
     template = Template.from_stack(stack)
     repositories = template.find_resources("AWS::SageMaker::CodeRepository")
     (repository_id, repository), = repositories.items()  # fmt: skip
@@ -642,3 +648,8 @@ def test_code_repository_is_created_and_attached_when_a_user_configures_a_git_ur
     }
     assert instances["nlp-test-ann"]["DefaultCodeRepository"] == {"Fn::GetAtt": [repository_id, "CodeRepositoryName"]}
     assert "DefaultCodeRepository" not in instances["nlp-test-ben"]
+
+
+def test_workbench_refuses_an_empty_notebook_list() -> None:
+    with pytest.raises(ValueError, match=r"notebooks is empty; a stage without workbench.users needs no"):
+        small_workbench(cdk.Stack(cdk.App(), "EmptyCase"), {})
