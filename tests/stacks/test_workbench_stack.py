@@ -256,15 +256,14 @@ def test_lifecycle_script_is_the_repository_file_with_the_parameters_exported(st
 
 def test_lifecycle_parameters_name_the_platform_resources(stage: Any) -> None:
     config = config_of(stage)
-    data = "data"
     for user in config.workbench.users:
         name = config.notebook_name(user)
         for rendered, intrinsics in scripts_of(stage, name).values():
             values = exported(rendered, intrinsics)
             assert values["AWS_REGION_NAME"] == {"Ref": "AWS::Region"}
-            assert values["RAW_BUCKET"] == imported(stage, data, {"Ref": "RawBucket"})
-            assert values["CURATED_BUCKET"] == imported(stage, data, {"Ref": "CuratedBucket"})
-            assert values["ARTIFACTS_BUCKET"] == imported(stage, data, {"Ref": "ArtifactsBucket"})
+            assert values["RAW_BUCKET"] == imported(stage, "data", {"Ref": "RawBucket"})
+            assert values["CURATED_BUCKET"] == imported(stage, "data", {"Ref": "CuratedBucket"})
+            assert values["ARTIFACTS_BUCKET"] == imported(stage, "data", {"Ref": "ArtifactsBucket"})
             assert values["KMS_KEY_ARN"] == key_arn(stage)
             assert values["GLUE_JOB_NAME"] == imported(stage, "pipeline", {"Ref": glue_job(stage)})
             assert values["PIPELINE_NAME"] == config.training_pipeline_name
