@@ -623,16 +623,21 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
         prepared.unpersist()
 
 
-def build_local_spark_session(master: str = "local[*]") -> SparkSession:
-    """A local SparkSession for ``--local true`` runs, with the transforms module shipped to its Python workers."""
+def build_local_spark_session(master: str = "local[*]", config: Mapping[str, str] | None = None) -> SparkSession:
+    """A local SparkSession for ``--local true`` runs, with the transforms module shipped to its Python workers.
+
+    ``config`` adds Spark settings (e.g. ``spark.driver.memory``), applied before the JVM starts.
+    """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (
+    builder = (
         SparkSession.builder.master(master)
         .appName("prepare_dataset")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
-        .getOrCreate()
     )
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     spark.sparkContext.addPyFile(transforms.__file__)
     return spark
