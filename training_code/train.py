@@ -230,6 +230,30 @@ class Progress:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Window:
+    """Loss and throughput since the last progress line; the loss stays on the device until it is logged."""
+
+    loss: torch.Tensor
+    micro_batches: int = 0
+    samples: int = 0
+    tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def fresh(cls, device: torch.device) -> Window:
+        """An empty window starting now."""
+        return cls(loss=torch.zeros((), device=device))
+
+    def fold_into(self, progress: Progress, accumulation: int) -> float:
+        """Add this window to the run totals and return its mean micro-batch loss (the one device sync)."""
+        loss_sum = self.loss.item()
+        progress.loss_sum += loss_sum / accumulation
+        progress.samples_seen += self.samples
+        progress.tokens_seen += self.tokens
+        return loss_sum / max(self.micro_batches, 1)
+
+
 def newest_checkpoint(checkpoint_dir: Path) -> Path | None:
     """Newest complete checkpoint; half-written ones never carry the final name (they are renamed when done)."""
     if not checkpoint_dir.is_dir():
@@ -327,7 +351,8 @@ def load_split(tokenizer: Any, directory: str, labels: list[str], channel: str, 
 
 def build_optimizer(model: torch.nn.Module, args: argparse.Namespace, device: torch.device) -> torch.optim.Optimizer:
     """AdamW without weight decay on biases and normalisation weights; the fused kernel on GPU."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
@@ -480,13 +505,7 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
     train_model.train()
     start_time = time.perf_counter()
     start_step = progress.step
-    window = {
-        "loss": torch.zeros((), device=runtime.device),
-        "micro": 0,
-        "samples": 0,
-        "tokens": 0,
-        "time": time.perf_counter(),
-    }
+    window = Window.fresh(runtime.device)
     run_samples = run_tokens = 0
     micro_in_step = 0
     while progress.step < total_steps:
@@ -510,11 +529,11 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
                 ).loss
                 scaled = loss / args.gradient_accumulation_steps
                 (scaler.scale(scaled) if scaler else scaled).backward()
-            window["loss"] += loss.detach().float()
-            window["micro"] += 1
+            window.loss += loss.detach().float()
+            window.micro_batches += 1
             samples = len(batch["labels"]) * runtime.world_size
-            window["samples"] += samples
-            window["tokens"] += batch["num_tokens"] * runtime.world_size
+            window.samples += samples
+            window.tokens += batch["num_tokens"] * runtime.world_size
             run_samples += samples
             run_tokens += batch["num_tokens"] * runtime.world_size
             if not last_micro:
@@ -534,9 +553,8 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
             progress.step += 1
 
             if progress.step % args.logging_steps == 0 or progress.step == total_steps:
-                window_loss = window["loss"].item() / max(window["micro"], 1)  # the one device sync per log line
-                progress.loss_sum += window["loss"].item() / args.gradient_accumulation_steps
-                elapsed = time.perf_counter() - window["time"]
+                elapsed = time.perf_counter() - window.started
+                window_loss = window.fold_into(progress, args.gradient_accumulation_steps)
                 done = progress.step - start_step
                 eta = (time.perf_counter() - start_time) / done * (total_steps - progress.step)
                 if runtime.is_main:
@@ -546,19 +564,11 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
                         total_steps,
                         window_loss,
                         scheduler.get_last_lr()[0],
-                        window["samples"] / elapsed,
-                        window["tokens"] / elapsed,
+                        window.samples / elapsed,
+                        window.tokens / elapsed,
                         format_seconds(eta),
                     )
-                progress.samples_seen += window["samples"]
-                progress.tokens_seen += window["tokens"]
-                window = {
-                    "loss": torch.zeros((), device=runtime.device),
-                    "micro": 0,
-                    "samples": 0,
-                    "tokens": 0,
-                    "time": time.perf_counter(),
-                }
+                window = Window.fresh(runtime.device)
 
             if args.interrupt_after_steps and progress.step == args.interrupt_after_steps:
                 logger.warning("resume drill: stopping abruptly after step %d", progress.step)
@@ -567,14 +577,13 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
             checkpoint_due = args.checkpoint_every_steps and progress.step % args.checkpoint_every_steps == 0
             stopping = stop.agreed(runtime, check_now=progress.step % args.logging_steps == 0)
             if checkpoint_dir and (checkpoint_due or stopping) and progress.step < total_steps:
-                flush_window_into(progress, window, args)
+                # Saved totals must include the steps not logged yet, so a resumed run reports the same average loss.
+                window.fold_into(progress, args.gradient_accumulation_steps)
                 save_checkpoint(
                     checkpoint_dir, args.keep_checkpoints, runtime, model, optimizer, scheduler, scaler, progress
                 )
-                window["loss"].zero_()
-                window["micro"] = window["samples"] = window["tokens"] = 0
-                window["time"] = time.perf_counter()
-            if stopping:
+                window = Window.fresh(runtime.device)
+            if stopping and progress.step < total_steps:
                 logger.warning(
                     "SIGTERM received: stopping at step %d (checkpoint dir: %s)",
                     progress.step,
@@ -611,14 +620,6 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
     if runtime.world_size > 1:
         dist.barrier()
     return metrics
-
-
-def flush_window_into(progress: Progress, window: dict[str, Any], args: argparse.Namespace) -> None:
-    """Fold the not-yet-logged steps into the saved totals, so a resumed run reports the same average loss."""
-    if window["micro"]:
-        progress.loss_sum += window["loss"].item() / args.gradient_accumulation_steps
-        progress.samples_seen += window["samples"]
-        progress.tokens_seen += window["tokens"]
 
 
 def format_seconds(seconds: float) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +122,27 @@ def test_torchrun_two_processes_train_in_step_with_gloo(
     log = (tmp_path / "ddp.log").read_text()
     assert "checkpoint saved" in log
     assert log.count("step 10/12") == 1, "only rank 0 logs progress"
+
+
+def test_sigterm_checkpoints_the_current_step_and_exits_for_a_restart(
+    tmp_path: Path, curated_data: CuratedData, tiny_pretrained: Path
+) -> None:
+    checkpoints = tmp_path / "ckpt"
+    log = tmp_path / "run.log"
+    # Far more steps than the test waits for: SIGTERM always arrives mid-run.
+    command = train_command(
+        curated_data, tiny_pretrained, tmp_path, checkpoints, "--max_steps=100000", "--checkpoint_every_steps=0"
+    )
+    process = start(command, log)
+    deadline = time.monotonic() + 120
+    while "step 10/100000" not in log.read_text():
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    finish(process, log, expected=INTERRUPTED_EXIT_CODE)
+    [checkpoint] = list(checkpoints.iterdir())
+    stopped_at = int(checkpoint.name.removeprefix("checkpoint-"))
+    assert stopped_at >= 10
+    assert f"SIGTERM received: stopping at step {stopped_at}" in log.read_text()
+    assert not (tmp_path / "model" / "config.json").exists()
