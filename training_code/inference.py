@@ -69,7 +69,6 @@ class LoadedModel:
     device: torch.device
     max_length: int
     batch_size: int
-    max_inputs: int
 
 
 def _env_int(name: str, default: int) -> int:
@@ -106,7 +105,6 @@ def model_fn(model_dir: str) -> LoadedModel:
         device=device,
         max_length=max_length,
         batch_size=_env_int("INFERENCE_BATCH_SIZE", DEFAULT_BATCH_SIZE),
-        max_inputs=_env_int("INFERENCE_MAX_INPUTS", DEFAULT_MAX_INPUTS),
     )
 
 
