@@ -78,3 +78,15 @@ def test_bad_request_error_is_the_toolkits_error_class_with_a_json_message(infer
         inference_module.input_fn(b'{"inputs": 5}', "application/json")
     assert caught.value.status_code == 400
     assert json.loads(str(caught.value))["error"]["type"] == "InvalidInputs"
+
+
+def test_length_batches_keep_long_texts_away_from_short_ones_and_respect_the_caps(inference_module: ModuleType) -> None:
+    lengths = [5] * 40 + [300, 377]
+    order = list(range(len(lengths)))
+    batches = inference_module._length_batches(order, lengths, 16, 40)
+    assert [i for batch in batches for i in batch] == order
+    assert all(len(batch) <= 16 for batch in batches)
+    long_batches = [batch for batch in batches if 40 in batch or 41 in batch]
+    assert all(set(batch) <= {40, 41} for batch in long_batches)
+    many_long = inference_module._length_batches(list(range(64)), [512] * 64, 64, 40)
+    assert all(len(batch) * 512 <= inference_module.MAX_BATCH_TOKENS for batch in many_long)
