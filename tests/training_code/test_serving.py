@@ -103,6 +103,9 @@ def server(harness_training: HarnessRun, tmp_path_factory: pytest.TempPathFactor
         SAGEMAKER_BIND_TO_PORT=str(port),
         SAGEMAKER_MODEL_SERVER_WORKERS="1",
         INFERENCE_MAX_INPUTS=str(MAX_INPUTS),
+        # multi-model-server keeps its pid file and worker sockets in the temp dir: ours, not the machine's /tmp.
+        TMPDIR=str(base),
+        SAGEMAKER_MODEL_SERVER_VMARGS=f"-XX:-UseContainerSupport -Djava.io.tmpdir={base}",
     )
     log = (base / "launcher.log").open("wb")
     launcher = subprocess.Popen(
