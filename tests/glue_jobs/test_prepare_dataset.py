@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import gzip
 import json
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def _assert_accounted(report: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def corpus_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The corpus as raw files: CSV (quoted fields) and JSON Lines, each spread over three files."""
+    """The corpus as raw files: CSV (quoted fields) and JSON Lines (one gzipped, in a subfolder), three files each."""
     utterances = _corpus_utterances()
     root = tmp_path_factory.mktemp("corpus")
     csv_dir, jsonl_dir = root / "csv", root / "jsonl"
@@ -51,13 +52,13 @@ def corpus_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             writer = csv.writer(handle)
             writer.writerow(["topic", "utterance"])
             writer.writerows((topic, text) for text, topic in chunk)
-        target = jsonl_dir / ("nested" if part == 2 else "") / f"part{part}.jsonl"
-        target.write_text(
-            "".join(
-                json.dumps({"utterance": text, "topic": topic}, ensure_ascii=False) + "\n" for text, topic in chunk
-            ),
-            encoding="utf-8",
+        lines = "".join(
+            json.dumps({"utterance": text, "topic": topic}, ensure_ascii=False) + "\n" for text, topic in chunk
         )
+        if part == 2:  # a gzip file in a subfolder: read too
+            (jsonl_dir / "nested" / "part2.jsonl.gz").write_bytes(gzip.compress(lines.encode("utf-8")))
+        else:
+            (jsonl_dir / f"part{part}.jsonl").write_text(lines, encoding="utf-8")
     return {"csv": csv_dir, "jsonl": jsonl_dir}
 
 
