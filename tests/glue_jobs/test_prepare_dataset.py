@@ -406,3 +406,84 @@ def test_local_command_rejects_bad_arguments_before_starting_spark(tmp_path: Pat
     )
     assert ratios.returncode == 2
     assert "--split_ratios='0.8,0.1,0.2' must sum to 1" in ratios.stderr
+
+
+def test_failure_while_writing_removes_the_run_prefix(
+    run_job: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "a.jsonl").write_text('{"text": "hello", "label": "greeting"}\n', encoding="utf-8")
+    original_write_text = prepare_dataset.HadoopStorage.write_text
+
+    def failing_write_text(self: Any, uri: str, text: str) -> None:
+        if uri.endswith("data_report.json"):
+            raise OSError("disk full")
+        original_write_text(self, uri, text)
+
+    monkeypatch.setattr(prepare_dataset.HadoopStorage, "write_text", failing_write_text)
+    with pytest.raises(OSError, match="disk full"):
+        run_job(source, tmp_path / "out", run_id="doomed")
+    assert not (tmp_path / "out" / "runs" / "doomed").exists()
+    assert not (tmp_path / "out" / "latest").exists()
+    assert not (tmp_path / "out" / "_LATEST").exists()
+
+
+def test_glue_entry_point_resolves_only_the_arguments_it_was_given(
+    spark: SparkSession, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Runs main() as Glue would, with stand-ins for the awsglue modules (which exist only inside Glue)."""
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "a.csv").write_text("label,body\ngreeting,hello there\n", encoding="utf-8")
+    calls: dict[str, Any] = {}
+
+    def get_resolved_options(argv: list[str], options: list[str]) -> dict[str, str]:
+        # Like Glue's: every requested option must be present in argv.
+        calls["options"] = options
+        pairs = dict(zip(argv[1::2], argv[2::2], strict=False))
+        return {option: pairs[f"--{option}"] for option in options}
+
+    class GlueContext:
+        def __init__(self, context: Any) -> None:
+            self.spark_session = spark
+
+    class Job:
+        def __init__(self, glue_context: GlueContext) -> None:
+            calls["job"] = self
+
+        def init(self, name: str, arguments: dict[str, str]) -> None:
+            calls["init"] = name
+
+        def commit(self) -> None:
+            calls["committed"] = True
+
+    modules = {
+        "awsglue": type(sys)("awsglue"),
+        "awsglue.utils": type(sys)("awsglue.utils"),
+        "awsglue.context": type(sys)("awsglue.context"),
+        "awsglue.job": type(sys)("awsglue.job"),
+    }
+    modules["awsglue.utils"].getResolvedOptions = get_resolved_options  # type: ignore[attr-defined]
+    modules["awsglue.context"].GlueContext = GlueContext  # type: ignore[attr-defined]
+    modules["awsglue.job"].Job = Job  # type: ignore[attr-defined]
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(prepare_dataset, "_normalise_uri", lambda name, value, local: value.rstrip("/"))
+    argv = ["script.py", "--JOB_NAME", "prepare", "--JOB_RUN_ID", "jr_abc", "--job-bookmark-option", "disable"]
+    argv += ["--input_uri", str(source), "--output_uri", str(tmp_path / "out"), "--input_format", "csv"]
+    argv += ["--text_field", "body"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert prepare_dataset.main() == 0
+    assert sorted(calls["options"]) == [
+        "JOB_NAME",
+        "JOB_RUN_ID",
+        "input_format",
+        "input_uri",
+        "output_uri",
+        "text_field",
+    ]
+    assert calls["init"] == "prepare"
+    assert calls["committed"] is True
+    pointer = json.loads((tmp_path / "out" / "_LATEST").read_text(encoding="utf-8"))
+    assert pointer["run_id"] == "jr_abc"
