@@ -29,14 +29,24 @@ from tests.training_code.harness_support import (
 
 @pytest.fixture(scope="session")
 def curated_data(tmp_path_factory: pytest.TempPathFactory) -> CuratedData:
-    """train/validation/test JSON Lines plus labels.json (at the root and in the train channel)."""
+    """train/validation/test JSON Lines plus labels.json at the root, as the Glue job writes them.
+
+    labels.json is also copied into a folder of its own, the 'labels' channel the pipeline gives the training job.
+    """
     root = tmp_path_factory.mktemp("curated")
     splits = {"train": make_records(1, 240), "validation": make_records(2, 60), "test": make_records(3, 60)}
     for name, records in splits.items():
         write_split(root / name, records)
-    for where in (root, root / "train"):
+    for where in (root, root / "labels-channel"):
+        where.mkdir(exist_ok=True)
         (where / "labels.json").write_text(json.dumps(LABELS), encoding="utf-8")
-    return CuratedData(root=root, train=root / "train", validation=root / "validation", test=root / "test")
+    return CuratedData(
+        root=root,
+        train=root / "train",
+        validation=root / "validation",
+        test=root / "test",
+        labels=root / "labels-channel",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +94,7 @@ def harness_training(
         "train": curated_data.train,
         "validation": curated_data.validation,
         "test": curated_data.test,
+        "labels": curated_data.labels,
         "pretrained": tiny_pretrained,
     }
     hyperparameters = {**TINY_HYPERPARAMETERS, "checkpoint_dir": str(base / "checkpoints"), "bf16": "auto"}

@@ -89,6 +89,7 @@ class CuratedData:
     train: Path
     validation: Path
     test: Path
+    labels: Path
 
 
 def build_sourcedir(destination: Path) -> Path:
