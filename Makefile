@@ -13,7 +13,7 @@ export OMP_NUM_THREADS := 1
 SETUP_STAMP := $(VENV)/.setup-complete
 REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard requirements/*.txt) package.json package-lock.json
 
-.PHONY: setup synth synth-all lint test clean
+.PHONY: setup synth lint test clean
 
 setup: $(SETUP_STAMP) ## Create .venv, install Python and npm dependencies (re-runs when a requirements file changes)
 
@@ -29,12 +29,9 @@ $(SETUP_STAMP): $(REQUIREMENTS)
 
 synth: $(SETUP_STAMP) ## Synthesize every stack of STAGE (default dev) with the compliance packs into cdk.out/
 	@echo "==> cdk synth, stage $(STAGE), with AwsSolutions, HIPAA, NIST 800-53 R5 and PCI DSS checks"
-	cdk synth --all --quiet -c stage=$(STAGE)
+	rm -rf cdk.out
+	cdk synth --quiet -c stage=$(STAGE)
 	@ls cdk.out/*.template.json
-
-synth-all: $(SETUP_STAMP) ## Synthesize dev and prod
-	$(MAKE) synth STAGE=dev
-	$(MAKE) synth STAGE=prod
 
 lint: $(SETUP_STAMP) ## ruff, mypy and shellcheck
 	@echo "==> ruff"

@@ -32,7 +32,7 @@ app.synth()
 
 
 def synth_command(app: str | None, outdir: Path) -> list[str]:
-    command = [str(REPO / "node_modules" / ".bin" / "cdk"), "synth", "--all", "--quiet", "--output", str(outdir)]
+    command = [str(REPO / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "--output", str(outdir)]
     return command + (["--app", app] if app else [])
 
 
