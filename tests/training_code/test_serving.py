@@ -6,6 +6,7 @@ server and its worker by process id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
@@ -119,11 +120,9 @@ def server(harness_training: HarnessRun, tmp_path_factory: pytest.TempPathFactor
             assert launcher.poll() is None, (base / "launcher.log").read_text()[-3000:]
             if not started:
                 started = model_server_processes(config_file)
-            try:
+            with contextlib.suppress(OSError):  # not listening yet: poll again
                 if live.request("/ping").status == 200:
                     break
-            except OSError:
-                pass
             assert time.monotonic() < deadline, (base / "launcher.log").read_text()[-3000:]
             time.sleep(0.5)
         started = model_server_processes(config_file)
