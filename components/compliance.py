@@ -63,21 +63,15 @@ def finding_reference(scope: IConstruct, value: str) -> str:
     cdk-nag prints as is and which includes the producing stack's name (so it differs per stage). The export is the
     one CDK creates for the reference anyway.
     """
-    for producer in _stacks_producing(value, cdk.Stack.of(scope)):
-        imported = producer.resolve(producer.export_value(value))
-        return str(imported["Fn::ImportValue"])
-    resolved = cdk.Stack.of(scope).resolve(value)
+    consumer = cdk.Stack.of(scope)
+    reference = cdk.Tokenization.reverse(value)
+    if isinstance(reference, cdk.Reference) and cdk.Stack.of(reference.target) is not consumer:
+        producer = cdk.Stack.of(reference.target)
+        return str(producer.resolve(producer.export_value(value))["Fn::ImportValue"])
+    resolved = consumer.resolve(value)
     if isinstance(resolved, dict) and "Fn::GetAtt" in resolved:
         logical_id, attribute = resolved["Fn::GetAtt"]
         return f"<{logical_id}.{attribute}>"
     if isinstance(resolved, dict) and "Ref" in resolved:
         return f"<{resolved['Ref']}>"
     raise ValueError(f"finding_reference: {value!r} is not a reference to a resource")
-
-
-def _stacks_producing(value: str, consumer: cdk.Stack) -> list[cdk.Stack]:
-    tokens = cdk.Tokenization.reverse(value)
-    if tokens is None or not isinstance(tokens, cdk.Reference):
-        return []
-    producer = cdk.Stack.of(tokens.target)
-    return [] if producer is consumer else [producer]

@@ -12,6 +12,7 @@ from components.compliance import acknowledge
 from components.platform_key import PlatformKey
 from components.secure_bucket import SecureBucket
 from config import PlatformConfig
+from stacks.removal import removal_policy
 
 # Logical IDs of stateful resources are pinned: a changed ID would replace the key or a bucket and lose data.
 LOGICAL_IDS = {
@@ -35,7 +36,7 @@ class DataStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         data = config.data
         retain = data.retain_on_delete
-        removal = cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY
+        removal = removal_policy(config)
 
         platform_key = PlatformKey(
             self,

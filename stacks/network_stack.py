@@ -9,6 +9,7 @@ from constructs import Construct
 
 from components.isolated_network import IsolatedNetwork
 from config import PlatformConfig
+from stacks.removal import removal_policy
 
 
 class NetworkStack(cdk.Stack):
@@ -28,7 +29,7 @@ class NetworkStack(cdk.Stack):
             cidr=config.network.cidr,
             encryption_key=key,
             flow_log_retention_days=config.network.flow_log_retention_days,
-            log_removal_policy=cdk.RemovalPolicy.RETAIN if config.data.retain_on_delete else cdk.RemovalPolicy.DESTROY,
+            log_removal_policy=removal_policy(config),
         )
         self.vpc: ec2.IVpc = network.vpc
         self.subnets: ec2.SelectedSubnets = network.subnets

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from components.data_preparation_job import DataPreparationJob
 from config import PlatformConfig
+from stacks.removal import removal_policy
 
 
 class PipelineStack(cdk.Stack):
@@ -47,6 +48,6 @@ class PipelineStack(cdk.Stack):
             timeout_minutes=settings.timeout_minutes,
             max_retries=settings.max_retries,
             log_retention_days=settings.log_retention_days,
-            removal_policy=cdk.RemovalPolicy.RETAIN if config.data.retain_on_delete else cdk.RemovalPolicy.DESTROY,
+            removal_policy=removal_policy(config),
         )
         cdk.CfnOutput(self, "DataPreparationJobName", value=self.data_preparation.job_name)

@@ -12,6 +12,7 @@ from components.data_preparation_job import DataPreparationJob
 from components.notebook_workbench import NotebookWorkbench
 from components.package_repository import PackageRepository
 from config import PlatformConfig
+from stacks.removal import removal_policy
 
 
 class WorkbenchStack(cdk.Stack):
@@ -43,7 +44,7 @@ class WorkbenchStack(cdk.Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        removal = cdk.RemovalPolicy.RETAIN if config.data.retain_on_delete else cdk.RemovalPolicy.DESTROY
+        removal = removal_policy(config)
         self.package_repository = PackageRepository(
             self, "PackageRepository", domain_name=f"{config.prefix}-packages", key=key, removal_policy=removal
         )

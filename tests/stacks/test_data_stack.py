@@ -33,7 +33,7 @@ def test_key_rotates_and_lets_only_this_accounts_log_groups_use_it(stage: Any) -
     statements = key["KeyPolicy"]["Statement"]
     logs = [s for s in statements if s.get("Sid") == "AllowCloudWatchLogsOfThisAccount"]
     assert len(logs) == 1
-    assert "Fn::Join" in str(logs[0]["Principal"]["Service"]) or "logs." in str(logs[0]["Principal"]["Service"])
+    assert logs[0]["Principal"]["Service"] == {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
     assert "kms:EncryptionContext:aws:logs:arn" in logs[0]["Condition"]["ArnLike"]
 
 
