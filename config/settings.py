@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from config.accelerators import gpus_per_instance
 from config.validation import (
     check_account,
     check_glue_worker_type,
@@ -22,6 +23,30 @@ from config.validation import (
     check_sagemaker_name,
     fail,
 )
+
+MODEL_APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*?,/#L W-]+")
+_RATE = re.compile(r"rate\((?P<value>[1-9][0-9]*) (?P<unit>minute|minutes|hour|hours|day|days)\)")
+
+
+def check_schedule(key: str, value: str) -> None:
+    """An EventBridge schedule: ``rate(<n> <unit>)`` or ``cron(<min> <hour> <day> <month> <weekday> <year>)``."""
+    allowed = "an EventBridge expression like 'cron(0 3 ? * MON *)' or 'rate(7 days)', or None"
+    rate = _RATE.fullmatch(value)
+    if rate is not None:
+        if (rate["value"] == "1") != (not rate["unit"].endswith("s")):
+            raise fail(key, value, f"{allowed} (1 takes a singular unit, other values a plural one)")
+        return
+    if not (value.startswith("cron(") and value.endswith(")")):
+        raise fail(key, value, allowed)
+    fields = value[5:-1].split(" ")
+    if len(fields) != 6 or not all(_CRON_FIELD.fullmatch(part) for part in fields):
+        raise fail(key, value, f"{allowed} (cron takes six space-separated fields)")
+    day_of_month, day_of_week = fields[2], fields[4]
+    if (day_of_month == "?") == (day_of_week == "?"):
+        raise fail(key, value, f"{allowed} (exactly one of day-of-month and day-of-week must be '?')")
+
 
 # Current Amazon Linux 2023 notebook platforms (AL2 reaches end of support; AL1 is gone).
 NOTEBOOK_PLATFORMS = ("notebook-al2023-v1",)
@@ -143,15 +168,50 @@ class DataPreparationConfig:
 
 
 @dataclass(frozen=True)
+class DeepLearningContainersConfig:
+    """The AWS Deep Learning Containers for Hugging Face that train and serve the model, pinned per stage.
+
+    Training and serving share the transformers major version the code is tested with (a tokenizer saved by
+    transformers 5 does not load in 4); see training_code/README.md. The registry account comes from the CDK's
+    region facts, the URL suffix from the stack.
+    """
+
+    training_repository: str = "huggingface-pytorch-training"
+    """ECR repository of the training image. Default huggingface-pytorch-training."""
+    training_tag: str = "2.9.0-transformers5.3.0-gpu-py312-cu130-ubuntu22.04"
+    """Training image tag: PyTorch 2.9.0, transformers 5.3.0, Python 3.12, CUDA 13.0."""
+    inference_repository: str = "huggingface-pytorch-inference"
+    """ECR repository of the inference image. Default huggingface-pytorch-inference."""
+    inference_gpu_tag: str = "2.6.0-transformers5.5.3-gpu-py312-cu124-ubuntu22.04"
+    """Inference image tag for GPU hosting: PyTorch 2.6.0, transformers 5.5.3, Python 3.12."""
+    inference_cpu_tag: str = "2.6.0-transformers5.5.3-cpu-py312-ubuntu22.04"
+    """Inference image tag for CPU hosting, serverless endpoints and batch transform on CPU instances."""
+
+    def __post_init__(self) -> None:
+        for name in ("training_tag", "inference_gpu_tag", "inference_cpu_tag"):
+            value = getattr(self, name)
+            if not re.fullmatch(r"[0-9.]+-transformers5\.[0-9.]+-(gpu|cpu)-py3[0-9]+(-cu[0-9]+)?-ubuntu[0-9.]+", value):
+                raise fail(
+                    f"training.images.{name}",
+                    value,
+                    "a Hugging Face DLC tag with transformers 5.x (2.9.0-transformers5.3.0-gpu-py312-cu130-...)",
+                )
+        if "-gpu-" not in self.training_tag or "-gpu-" not in self.inference_gpu_tag:
+            raise fail("training.images", self.training_tag, "GPU tags for training and GPU hosting")
+        if "-cpu-" not in self.inference_cpu_tag:
+            raise fail("training.images.inference_cpu_tag", self.inference_cpu_tag, "a CPU tag (-cpu-)")
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
-    """The training pipeline: GPU fine-tuning on spot capacity, evaluation gate, registration."""
+    """The training pipeline: GPU fine-tuning on spot capacity, evaluation gate, registration, batch inference."""
 
     instance_type: str = "ml.g5.xlarge"
-    """SageMaker training instance type. Default ml.g5.xlarge (1x A10G)."""
+    """SageMaker training instance type with at least one GPU. Default ml.g5.xlarge (1x A10G)."""
     instance_count: int = 1
-    """Training instances; above 1 trains with torchrun across instances. 1 to 16. Default 1."""
+    """Training instances; above 1 trains with torchrun across instances and needs spot checkpoints. 1 to 16."""
     use_spot: bool = True
-    """Managed spot training with checkpoints. Default True."""
+    """Managed spot training with checkpoints keyed by the pipeline's RunId. Default True."""
     max_runtime_seconds: int = 4 * 3600
     """Training time limit, 600 to 432000 seconds. Default 4 hours."""
     max_wait_seconds: int = 8 * 3600
@@ -162,14 +222,57 @@ class TrainingConfig:
     """Instance type of the evaluation processing job. Default ml.m5.xlarge."""
     accuracy_threshold: float = 0.7
     """Minimum test accuracy for a model to be registered, 0 to 1. Default 0.7."""
+    epochs: int = 3
+    """Default passes over the training data (a pipeline parameter), 1 to 100. Default 3."""
+    learning_rate: float = 5e-5
+    """Default peak learning rate (a pipeline parameter), above 0 and at most 1. Default 5e-5."""
+    approval_status: str = "PendingManualApproval"
+    """Status of a registered model: PendingManualApproval (a person approves) or Approved. Default pending."""
+    base_model_name: str = "all-minilm-l6-v2"
+    """Folder under ``s3://<artifacts>/pretrained/`` holding the base model (scripts/stage_base_model.py)."""
+    schedule: str | None = None
+    """Optional EventBridge schedule starting the training pipeline (``cron(...)`` or ``rate(...)``). Default none."""
+    notification_emails: tuple[str, ...] = ()
+    """Email addresses told about failed executions and models waiting for approval. Default none."""
+    batch_instance_type: str = "ml.m5.xlarge"
+    """Instance type of batch inference (transform) jobs. Default ml.m5.xlarge (CPU)."""
+    batch_instance_count: int = 1
+    """Instances of a batch inference job, 1 to 100. Default 1."""
+    images: DeepLearningContainersConfig = field(default_factory=DeepLearningContainersConfig)
+    """The training and inference containers."""
 
     def __post_init__(self) -> None:
         check_instance_type("training.instance_type", self.instance_type, "training")
+        if gpus_per_instance(self.instance_type) == 0:
+            raise fail(
+                "training.instance_type",
+                self.instance_type,
+                "an instance type with GPUs (ml.g5.*, ml.g6.*, ml.p4d.24xlarge, ...): the pipeline fine-tunes on GPUs",
+            )
         check_instance_type("training.processing_instance_type", self.processing_instance_type, "processing")
+        check_instance_type("training.batch_instance_type", self.batch_instance_type, "transform")
         check_range("training.instance_count", self.instance_count, 1, 16)
+        if self.instance_count > 1 and not self.use_spot:
+            raise fail(
+                "training.instance_count",
+                self.instance_count,
+                "1 unless training.use_spot is True: multi-instance runs resume from the spot checkpoints",
+            )
         check_range("training.max_runtime_seconds", self.max_runtime_seconds, 600, 432000)
         check_range("training.volume_size_gb", self.volume_size_gb, 1, 16384)
         check_range("training.accuracy_threshold", self.accuracy_threshold, 0.0, 1.0)
+        check_range("training.epochs", self.epochs, 1, 100)
+        if not 0 < self.learning_rate <= 1:
+            raise fail("training.learning_rate", self.learning_rate, "a number above 0 and at most 1")
+        check_one_of("training.approval_status", self.approval_status, MODEL_APPROVAL_STATUSES)
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,99}", self.base_model_name):
+            raise fail("training.base_model_name", self.base_model_name, "lower-case letters, digits, '.', '_', '-'")
+        if self.schedule is not None:
+            check_schedule("training.schedule", self.schedule)
+        for email in self.notification_emails:
+            if not _EMAIL.fullmatch(email):
+                raise fail("training.notification_emails", email, "email addresses like team@example.com")
+        check_range("training.batch_instance_count", self.batch_instance_count, 1, 100)
         if self.use_spot:
             check_range("training.max_wait_seconds", self.max_wait_seconds, 600, 432000)
             check_min_max(
@@ -178,6 +281,11 @@ class TrainingConfig:
                 "training.max_wait_seconds",
                 self.max_wait_seconds,
             )
+
+    @property
+    def distributed(self) -> bool:
+        """True when the job runs more than one process: several GPUs per instance or several instances (torchrun)."""
+        return self.instance_count > 1 or gpus_per_instance(self.instance_type) > 1
 
 
 @dataclass(frozen=True)
@@ -277,6 +385,11 @@ class PlatformConfig:
     def model_package_group_name(self) -> str:
         """Name of the model package group the pipeline registers models in."""
         return f"{self.prefix}-models"
+
+    @property
+    def batch_inference_pipeline_name(self) -> str:
+        """Name of the SageMaker batch inference pipeline."""
+        return f"{self.prefix}-batch-inference"
 
     @property
     def endpoint_name(self) -> str:

@@ -55,12 +55,13 @@ def _suggest(value: str, allowed: Iterable[str], limit: int = 6) -> str:
 
 
 def check_instance_type(key: str, value: str, use: str) -> None:
-    """Check ``value`` against the SageMaker API enum for ``use`` (notebook, training, processing, hosting)."""
+    """Check ``value`` against the SageMaker API enum for ``use`` (notebook, training, processing, ...)."""
     shapes = {
         "notebook": "InstanceType",
         "training": "TrainingInstanceType",
         "processing": "ProcessingInstanceType",
         "hosting": "ProductionVariantInstanceType",
+        "transform": "TransformInstanceType",
     }
     allowed = _service_enum("sagemaker", shapes[use])
     if value not in allowed:

@@ -1,4 +1,5 @@
-"""Pipeline stack: data preparation (Glue) now; the SageMaker training pipeline and registry build on it."""
+"""Pipeline stack: data preparation (Glue), the SageMaker training and batch inference pipelines, the model registry,
+their triggers and notifications."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from components.data_preparation_job import DataPreparationJob
+from components.pipeline_triggers import PipelineTriggers
+from components.training_pipeline import BatchInferencePipeline, JobPlacement, ModelRegistry, TrainingPipeline
 from config import PlatformConfig
+from config.accelerators import gpus_per_instance
 from stacks.removal import removal_policy
 
 
 class PipelineStack(cdk.Stack):
-    """The Glue data preparation job, its security configuration, VPC connection, logs and role.
+    """The Glue data preparation job, the training and batch inference pipelines, the registry and triggers.
 
-    Attribute other stacks use: ``data_preparation`` (``job_name``, ``grant_start_run``).
+    Attributes other stacks use: ``data_preparation`` (``job_name``, ``grant_start_run``), ``training`` and
+    ``batch_inference`` (``grant_start_execution``), ``registry`` (``grant_read``, ``grant_approve``).
     """
 
     def __init__(
@@ -28,6 +33,8 @@ class PipelineStack(cdk.Stack):
         key: kms.IKey,
         raw_bucket: s3.IBucket,
         curated_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        vpc: ec2.IVpc,
         subnets: ec2.SelectedSubnets,
         security_group: ec2.ISecurityGroup,
         **kwargs: object,
@@ -51,3 +58,50 @@ class PipelineStack(cdk.Stack):
             removal_policy=removal_policy(config),
         )
         cdk.CfnOutput(self, "DataPreparationJobName", value=self.data_preparation.job_name)
+
+        training = config.training
+        placement = JobPlacement(vpc=vpc, subnets=subnets.subnets, security_group=security_group, key=key)
+        self.registry = ModelRegistry(
+            self, "ModelRegistry", group_name=config.model_package_group_name, removal_policy=removal_policy(config)
+        )
+        hosting = config.serving.instance_type
+        self.training = TrainingPipeline(
+            self,
+            "TrainingPipeline",
+            name_prefix=config.prefix,
+            settings=training,
+            hosting_instance_types=[hosting or training.batch_instance_type],
+            cpu_hosting=hosting is None or gpus_per_instance(hosting) == 0,
+            curated_bucket=curated_bucket,
+            artifacts_bucket=artifacts_bucket,
+            placement=placement,
+            registry=self.registry,
+            log_retention_days=config.log_retention_days,
+            removal_policy=removal_policy(config),
+        )
+        self.batch_inference = BatchInferencePipeline(
+            self,
+            "BatchInferencePipeline",
+            name_prefix=config.prefix,
+            settings=training,
+            default_model_package_arn=config.serving.model_package_arn,
+            curated_bucket=curated_bucket,
+            artifacts_bucket=artifacts_bucket,
+            placement=placement,
+            registry=self.registry,
+        )
+        self.triggers = PipelineTriggers(
+            self,
+            "Triggers",
+            training=self.training,
+            batch_inference=self.batch_inference,
+            registry=self.registry,
+            glue_job_name=self.data_preparation.job_name,
+            schedule=training.schedule,
+            emails=training.notification_emails,
+            key=key,
+        )
+        cdk.CfnOutput(self, "TrainingPipelineName", value=self.training.pipeline_name)
+        cdk.CfnOutput(self, "BatchInferencePipelineName", value=self.batch_inference.pipeline_name)
+        cdk.CfnOutput(self, "ModelPackageGroupName", value=self.registry.group_name)
+        cdk.CfnOutput(self, "NotificationTopicArn", value=self.triggers.topic.topic_arn)

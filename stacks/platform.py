@@ -60,9 +60,11 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
         key=data.key,
         raw_bucket=data.raw_bucket,
         curated_bucket=data.curated_bucket,
+        artifacts_bucket=data.artifacts_bucket,
+        vpc=network.vpc,
         subnets=network.subnets,
         security_group=network.workload_security_group,
-        description=f"SageMaker NLP platform ({config.stage}): data preparation job",
+        description=f"SageMaker NLP platform ({config.stage}): data preparation, training, batch inference",
         **common,
     )
     workbench = WorkbenchStack(

@@ -32,8 +32,8 @@ class SynthesizedStage:
 
 
 def _synthesize(stage: str, outdir: Path) -> SynthesizedStage:
-    # Docker bundling is skipped in tests; every asset the platform ships is bundled locally anyway.
-    context = load_cdk_json_context(stage=stage, **{"aws:cdk:bundling-stacks": []})
+    # No asset needs Docker: the code archives are bundled locally (components/source_bundle.py), as in cdk synth.
+    context = load_cdk_json_context(stage=stage)
     app, platform = build_app(context, outdir=str(outdir))
     app.synth()
     templates = {stack.stack_name.rsplit("-", 1)[1]: Template.from_stack(stack) for stack in platform.stacks}

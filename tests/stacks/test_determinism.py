@@ -9,7 +9,7 @@ from app import build_app, load_cdk_json_context
 
 
 def test_a_second_synth_of_dev_gives_identical_templates(dev: Any, tmp_path: Path) -> None:
-    context = load_cdk_json_context(stage="dev", **{"aws:cdk:bundling-stacks": []})
+    context = load_cdk_json_context(stage="dev")
     app, _ = build_app(context, outdir=str(tmp_path))
     app.synth()
     first = {p.name: p.read_text() for p in Path(dev.assembly_dir).glob("*.template.json")}
