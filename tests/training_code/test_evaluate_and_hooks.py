@@ -42,9 +42,16 @@ def test_evaluate_accepts_the_training_jobs_model_tar_gz(
     with tarfile.open(archive_dir / "model.tar.gz", "w:gz") as tar:
         for path in harness_training.model_dir.iterdir():
             tar.add(path, arcname=path.name)
-    assert run_evaluate(evaluate_module, archive_dir, curated_data.test, tmp_path / "out") == 0
-    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
-    assert 0.0 <= report["metrics"]["accuracy"]["value"] <= 1.0
+    assert run_evaluate(evaluate_module, archive_dir, curated_data.test, tmp_path / "packed") == 0
+    assert run_evaluate(evaluate_module, harness_training.model_dir, curated_data.test, tmp_path / "unpacked") == 0
+    packed = json.loads((tmp_path / "packed" / "evaluation.json").read_text())
+    unpacked = json.loads((tmp_path / "unpacked" / "evaluation.json").read_text())
+    # The same weights and tokenizer must give the same report: a range check would pass for a model that failed
+    # to load its trained weights from the archive and fell back to a fresh head.
+    assert packed["num_examples"] == unpacked["num_examples"] == 60
+    assert packed["confusion_matrix"] == unpacked["confusion_matrix"]
+    for name in ("accuracy", "macro_f1", "loss"):
+        assert packed["metrics"][name]["value"] == pytest.approx(unpacked["metrics"][name]["value"], abs=1e-6)
 
 
 def test_evaluate_fails_without_writing_a_report_when_test_data_is_bad(
