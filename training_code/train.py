@@ -123,7 +123,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     paths.add_argument("--validation_dir", default=env.get("SM_CHANNEL_VALIDATION", ""), help="Validation split.")
     paths.add_argument("--test_dir", default=env.get("SM_CHANNEL_TEST", ""), help="Optional test split.")
     paths.add_argument("--pretrained_dir", default=env.get("SM_CHANNEL_PRETRAINED", ""), help="Base model folder.")
-    paths.add_argument("--labels_file", default="", help="labels.json; default: the train channel, then 'labels'.")
+    paths.add_argument(
+        "--labels_file",
+        default="",
+        help="labels.json; default: the train channel, the 'labels' channel, then (local runs) beside train_dir.",
+    )
     args, unknown = parser.parse_known_args(argv)
     args.ignored_flags = [flag for flag in unknown if flag.startswith("--")]
     for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_seq_length", "logging_steps"):
@@ -254,12 +258,21 @@ class Window:
         return loss_sum / max(self.micro_batches, 1)
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """The step in a ``checkpoint-<step>`` folder name, or None for anything else (e.g. ``checkpoint-best``)."""
+    suffix = path.name.removeprefix(CHECKPOINT_PREFIX)
+    # isascii: str.isdigit also accepts digits such as "²" that int() rejects.
+    return int(suffix) if suffix != path.name and suffix.isascii() and suffix.isdigit() else None
+
+
 def newest_checkpoint(checkpoint_dir: Path) -> Path | None:
     """Newest complete checkpoint; half-written ones never carry the final name (they are renamed when done)."""
     if not checkpoint_dir.is_dir():
         return None
-    candidates = [p for p in checkpoint_dir.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir() and p.name[11:].isdigit()]
-    return max(candidates, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]), default=None)
+    candidates = [
+        p for p in checkpoint_dir.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir() and checkpoint_step(p) is not None
+    ]
+    return max(candidates, key=checkpoint_step, default=None)
 
 
 def save_checkpoint(
@@ -298,8 +311,8 @@ def save_checkpoint(
             shutil.rmtree(final)
         os.replace(partial, final)
         old = sorted(
-            (p for p in checkpoint_dir.glob(f"{CHECKPOINT_PREFIX}*") if p.name[11:].isdigit()),
-            key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]),
+            (p for p in checkpoint_dir.glob(f"{CHECKPOINT_PREFIX}*") if checkpoint_step(p) is not None),
+            key=checkpoint_step,
         )
         for stale in old[: max(len(old) - keep, 0)]:
             shutil.rmtree(stale, ignore_errors=True)
@@ -421,6 +434,10 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
         logger.info("ignoring flags this script does not use: %s", " ".join(args.ignored_flags))
 
     source = args.pretrained_dir or args.model_name_or_path
+    # The third place, the folder above the train channel, is the curated layout on a laptop (labels.json at the root
+    # beside train/). It does not apply on SageMaker: there the channels are /opt/ml/input/data/<channel>, so the
+    # folder above train holds only the other channels. A job whose train channel lacks labels.json needs a
+    # 'labels' channel (or --labels_file).
     labels_file = (
         Path(args.labels_file)
         if args.labels_file

@@ -7,7 +7,6 @@ per session; the evaluate, inference and serving tests reuse the trained model d
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from types import ModuleType
 
@@ -19,9 +18,9 @@ from tests.training_code.harness_support import (
     TRAINING_CODE,
     CuratedData,
     HarnessRun,
+    build_tiny_pretrained,
     load_module,
     make_records,
-    make_text,
     run_training_toolkit,
     write_split,
 )
@@ -51,37 +50,8 @@ def curated_data(tmp_path_factory: pytest.TempPathFactory) -> CuratedData:
 
 @pytest.fixture(scope="session")
 def tiny_pretrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised two-layer BERT and a WordPiece tokenizer trained here, saved like a hub checkpoint."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-    directory = tmp_path_factory.mktemp("tiny-bert")
-    rng = random.Random(0)
-    corpus = [make_text(rng, LABELS[i % 3]) for i in range(600)]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    fast = BertTokenizerFast(tokenizer_object=tokenizer, model_max_length=64)
-    fast.save_pretrained(directory)
-    config = BertConfig(
-        vocab_size=tokenizer.get_vocab_size(),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        max_position_embeddings=64,
-        num_labels=len(LABELS),
-    )
-    BertForSequenceClassification(config).save_pretrained(directory)
-    return directory
+    """A randomly initialised two-layer BERT and a WordPiece tokenizer, saved like a hub checkpoint."""
+    return build_tiny_pretrained(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="session")

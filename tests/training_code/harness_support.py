@@ -81,6 +81,59 @@ def make_records(seed: int, count: int) -> list[dict[str, Any]]:
     ]
 
 
+def build_tiny_pretrained(directory: Path, seed: int = 0) -> Path:
+    """A randomly initialised two-layer BERT and a WordPiece tokenizer, saved like a hub checkpoint.
+
+    Byte-identical in every process (test_fixture_determinism.py checks it): the accuracy thresholds and expected
+    labels of the harness and serving tests hold for this one model. So the weights are drawn after a fixed
+    ``torch.manual_seed``, and the vocabulary is listed from the sorted corpus words instead of being learned by
+    ``tokenizers``' WordPiece trainer, whose result changes from process to process. ``seed`` exists to measure how
+    much the tests' thresholds depend on the draw; the fixture uses 0.
+    """
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    rng = random.Random(0)
+    corpus = [make_text(rng, LABELS[i % 3]) for i in range(600)]
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words = sorted(
+        {word for text in corpus for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))}
+    )
+    # Single characters and their continuation pieces let words outside the corpus split into pieces, not [UNK].
+    characters = sorted({character for word in words for character in word})
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokens = special + words + [c for c in characters if c not in words] + [f"##{c}" for c in characters]
+    tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(tokens)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    fast = BertTokenizerFast(tokenizer_object=tokenizer, model_max_length=64)
+    fast.save_pretrained(directory)
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=64,
+        num_labels=len(LABELS),
+    )
+    # The initial weights, classifier head included, are the same in every process; the global generator is
+    # restored afterwards so building the fixture does not change what later code in this process draws.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertForSequenceClassification(config)
+    model.save_pretrained(directory)
+    return directory
+
+
 @dataclass(frozen=True)
 class CuratedData:
     """Paths of a curated dataset laid out like the Glue job's output."""

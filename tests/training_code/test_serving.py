@@ -48,8 +48,14 @@ class Response:
         return json.loads(self.body)
 
     def error(self) -> dict[str, Any]:
-        """The JSON error object: the generic toolkit puts our JSON message first, then a traceback line by line."""
-        return json.loads(self.body.decode().split("\n", 1)[0])["error"]
+        """The error answer: the whole body must be one JSON object with exactly "error" and "message"."""
+        body = json.loads(self.body)  # raises on anything after the object, such as a traceback
+        assert isinstance(body, dict) and set(body) == {"error", "message"}, self.body
+        assert isinstance(body["error"], str) and body["message"], self.body
+        return body
+
+    def json_lines(self) -> list[Any]:
+        return [json.loads(line) for line in self.body.decode().split("\n")]
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,13 @@ def test_charset_parameter_in_content_type_is_accepted(server: Server) -> None:
         ({"inputs": ["goal"] * (MAX_INPUTS + 1)}, "application/json", None, 413, "TooManyInputs"),
         ({"inputs": "goal", "parameters": {"top_k": "2"}}, "application/json", None, 400, "InvalidParameters"),
         ({"inputs": "goal"}, "application/json", "text/csv", 406, "NotAcceptable"),
+        # Exactly application/json is the type the toolkit used to decode itself, before our hook: a 500.
+        (b'{"inputs": "caf\xe9"}', "application/json", None, 400, "InvalidEncoding"),
+        (b'{"inputs": "caf\xe9"}', "application/json; charset=utf-8", None, 400, "InvalidEncoding"),
+        # text/csv was decoded by the toolkit too: a body that is not UTF-8 was a 500, not the 415 it deserves.
+        (b"caf\xe9", "text/csv", None, 415, "UnsupportedMediaType"),
+        (b"", "application/json", None, 400, "MalformedJSON"),
+        (b'{"text": "pasta"}\n{"text": 3}\n', "application/jsonlines", None, 400, "InvalidInputs"),
     ],
     ids=[
         "wrong-content-type",
@@ -212,6 +225,11 @@ def test_charset_parameter_in_content_type_is_accepted(server: Server) -> None:
         "too-many-inputs",
         "bad-top-k",
         "unsupported-accept",
+        "not-utf8-json",
+        "not-utf8-json-charset",
+        "not-utf8-csv",
+        "empty-body",
+        "bad-json-line",
     ],
 )
 def test_bad_request_gets_4xx_with_json_error(
@@ -219,12 +237,42 @@ def test_bad_request_gets_4xx_with_json_error(
 ) -> None:
     response = server.invoke(payload, content_type=content_type, accept=accept)
     assert response.status == status, response.body
-    error = response.error()
-    assert error["code"] == status
-    assert error["type"] == error_type
-    assert error["message"]
+    assert response.error()["error"] == error_type
 
 
 def test_server_still_answers_after_bad_requests(server: Server) -> None:
     server.invoke(b"{", "application/json")
     assert server.invoke({"inputs": "rain"}).status == 200
+
+
+def test_batch_transform_mini_batch_gets_one_json_line_per_record_in_order(server: Server) -> None:
+    # What a batch transform job with SplitType Line and BatchStrategy MultiRecord sends: records joined by newlines.
+    records = [
+        {"id": "c-1", "text": "pasta with cheese and bread", "label": "food"},
+        {"inputs": "a storm with rain and snow in the forecast today"},
+        {"id": 3, "text": "the referee and the coach"},
+        {"id": "c-4", "text": "sunny and humid"},
+    ]
+    body = ("\n".join(json.dumps(record) for record in records) + "\n").encode()
+    response = server.invoke(body, content_type="application/jsonlines", accept="application/jsonlines")
+    assert response.status == 200, response.body
+    results = response.json_lines()
+    assert [r["label"] for r in results] == ["food", "weather", "sports", "weather"]
+    assert [r.get("id", "-") for r in results] == ["c-1", "-", 3, "c-4"]
+    assert all(0.34 < r["score"] <= 1.0 for r in results)
+
+
+def test_x_jsonlines_content_type_is_accepted_too(server: Server) -> None:
+    response = server.invoke(b'{"text": "bake bread"}', "application/x-jsonlines", accept="application/x-jsonlines")
+    assert response.status == 200, response.body
+    [result] = response.json_lines()
+    assert result["label"] == "food"
+
+
+def test_bad_json_line_error_names_the_line(server: Server) -> None:
+    body = b'{"text": "pasta"}\n{"text": "rain"}\n{"text": "goal"\n'
+    response = server.invoke(body, content_type="application/jsonlines", accept="application/jsonlines")
+    assert response.status == 400, response.body
+    error = response.error()
+    assert error["error"] == "MalformedJSON"
+    assert error["message"].startswith("line 3 ")
