@@ -31,6 +31,7 @@ import re
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -330,17 +331,36 @@ class HadoopStorage:
         fs, path = self._resolve(uri)
         return bool(fs.exists(path))
 
-    def has_data_files(self, uri: str) -> bool:
-        """True when the prefix holds a file Spark would read (names starting with '_' or '.' are hidden)."""
+    def data_files(self, uri: str, *, limit: int | None = None) -> list[str]:
+        """The non-empty files under the prefix that Spark would read (names starting with '_' or '.' are hidden),
+        as fully qualified URIs; at most ``limit`` of them."""
         fs, path = self._resolve(uri)
         root = str(fs.makeQualified(path).toString()).rstrip("/")
+        found: list[str] = []
         files = fs.listFiles(path, True)
-        while files.hasNext():
+        while files.hasNext() and (limit is None or len(found) < limit):
             status = files.next()
-            relative = str(status.getPath().toString())[len(root) :].strip("/")
+            file_uri = str(status.getPath().toString())
+            relative = file_uri[len(root) :].strip("/")
             if status.getLen() > 0 and not any(part.startswith(("_", ".")) for part in relative.split("/")):
-                return True
-        return False
+                found.append(file_uri)
+        return found
+
+    def has_data_files(self, uri: str) -> bool:
+        """True when the prefix holds a file Spark would read."""
+        return bool(self.data_files(uri, limit=1))
+
+    def read_head(self, uri: str, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` first bytes of a file, decompressed the way Spark reads it (by the file's suffix)."""
+        fs, path = self._resolve(uri)
+        codec = self._jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(self._conf).getCodec(path)
+        stream = fs.open(path)
+        try:
+            if codec is not None:
+                stream = codec.createInputStream(stream)
+            return bytes(stream.readNBytes(max_bytes))
+        finally:
+            stream.close()
 
     def total_bytes(self, uri: str) -> int:
         fs, path = self._resolve(uri)
@@ -397,7 +417,7 @@ def _check_input(storage: HadoopStorage, config: JobConfig) -> None:
         )
 
 
-def _read_records(spark: SparkSession, config: JobConfig) -> DataFrame:
+def _read_records(spark: SparkSession, storage: HadoopStorage, config: JobConfig) -> DataFrame:
     paths = [config.input_uri]
     if config.input_format == "jsonl":
         return transforms.read_jsonl_records(
@@ -408,17 +428,33 @@ def _read_records(spark: SparkSession, config: JobConfig) -> DataFrame:
             label_field=config.label_field,
             id_field=config.id_field,
         )
-    header = transforms.csv_header(spark, paths, config.encoding)
+    files_by_header = _csv_files_by_header(storage, config)
+    headers = [header for header in files_by_header if header]
+    shown = ", ".join(f"{list(header)} ({len(files_by_header[header])} files)" for header in headers[:5])
     wanted = {"text_field": config.text_field, "label_field": config.label_field, "id_field": config.id_field}
     for name, field in wanted.items():
-        if field is not None and field not in header:
+        if headers and field is not None and not any(field in header for header in headers):
             raise DatasetPreparationError(
-                f"--{name}={field!r} is not a column of the CSV header {header}; pick one of those columns"
+                f"--{name}={field!r} is not a column of any CSV header under {config.input_uri} (headers: {shown}"
+                f"{', ...' if len(headers) > 5 else ''}); pick one of those columns"
+            )
+    for header in headers:
+        problem = transforms.csv_header_problem(
+            header, text_field=config.text_field, label_field=config.label_field, id_field=config.id_field
+        )
+        if problem:
+            files = files_by_header[header]
+            LOG.warning(
+                "%d CSV files have the header %s: %s; their records are quarantined as %s (first: %s)",
+                len(files),
+                list(header),
+                problem,
+                transforms.REASON_MISSING_COLUMN,
+                files[0],
             )
     return transforms.read_csv_records(
         spark,
-        paths,
-        header=header,
+        files_by_header,
         encoding=config.encoding,
         text_field=config.text_field,
         label_field=config.label_field,
@@ -426,9 +462,38 @@ def _read_records(spark: SparkSession, config: JobConfig) -> DataFrame:
     )
 
 
-def prepare(spark: SparkSession, config: JobConfig) -> DataFrame:
+# First bytes read to find a CSV header; a header longer than the first size is read again with the next one.
+_CSV_HEADER_READ_SIZES = (64 * 1024, 1024 * 1024, 16 * 1024 * 1024)
+# Files whose headers are read at once: S3 answers each small read in tens of milliseconds, so they overlap.
+_CSV_HEADER_READERS = 16
+
+
+def _csv_header_of(storage: HadoopStorage, file_uri: str, encoding: str) -> tuple[str, ...]:
+    for size in _CSV_HEADER_READ_SIZES:
+        head = storage.read_head(file_uri, size)
+        header = transforms.parse_csv_header(head, encoding, complete=len(head) < size)
+        if header is not None:
+            return header
+    raise DatasetPreparationError(
+        f"the CSV header of {file_uri} does not end within its first {_CSV_HEADER_READ_SIZES[-1] // 2**20} MiB "
+        "(an unclosed quote?); fix the file's first line or remove the file from --input_uri"
+    )
+
+
+def _csv_files_by_header(storage: HadoopStorage, config: JobConfig) -> dict[tuple[str, ...], list[str]]:
+    """Every CSV data file under --input_uri, grouped by its own header (each file is read by its own columns)."""
+    files = storage.data_files(config.input_uri)
+    with ThreadPoolExecutor(max_workers=_CSV_HEADER_READERS) as pool:
+        headers = list(pool.map(lambda uri: _csv_header_of(storage, uri, config.encoding), files))
+    grouped: dict[tuple[str, ...], list[str]] = {}
+    for file_uri, header in zip(files, headers, strict=True):
+        grouped.setdefault(header, []).append(file_uri)
+    return grouped
+
+
+def prepare(spark: SparkSession, config: JobConfig, storage: HadoopStorage | None = None) -> DataFrame:
     """Reads, normalises, validates, deduplicates and splits; the result has one row per input record."""
-    records = _read_records(spark, config)
+    records = _read_records(spark, storage or HadoopStorage(spark), config)
     records = transforms.normalise(records, derive_ids=config.id_field is None)
     records = transforms.validate(
         records,
@@ -587,7 +652,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     _fit_shuffle_partitions(spark, storage.total_bytes(config.input_uri))
 
     # Disk-only: the prepared rows are reused by every write and count, and executor memory stays flat.
-    prepared = prepare(spark, config).persist(StorageLevel.DISK_ONLY)
+    prepared = prepare(spark, config, storage).persist(StorageLevel.DISK_ONLY)
     try:
         LOG.info("reading, validating and splitting records")
         summary = summarise(prepared)

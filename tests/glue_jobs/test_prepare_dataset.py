@@ -322,6 +322,54 @@ def test_ids_from_the_data_are_kept_and_clashes_quarantined(run_job: Any, publis
     assert written == [{"id": "17", "text": "third", "label": "y"}]
 
 
+def test_csv_columns_are_mapped_by_name_in_each_file(run_job: Any, published: Any, tmp_path: Path) -> None:
+    """Files with the columns in different orders are each read by their own header, never by the first file's."""
+    source = tmp_path / "in"
+    (source / "nested").mkdir(parents=True)
+    (source / "a.csv").write_bytes(b"text,label\nhello there,greeting\nbye now,farewell\n")
+    # gzip: the header is read from the decompressed bytes, as Spark reads the records.
+    (source / "nested" / "b.csv.gz").write_bytes(
+        gzip.compress(b"label,text\ngreeting,good morning\nfarewell,see you\n")
+    )
+    (source / "c.csv").write_bytes(b'id,label,extra,text\n1,food,x,"pasta, again"\n')
+    report = run_job(source, tmp_path / "out", input_format="csv")
+    _assert_accounted(report)
+    assert report["quarantined"] == 0
+    written = {r["text"]: r["label"] for records in published(tmp_path / "out")["splits"].values() for r in records}
+    assert written == {
+        "hello there": "greeting",
+        "bye now": "farewell",
+        "good morning": "greeting",
+        "see you": "farewell",
+        "pasta, again": "food",
+    }
+
+
+def test_csv_file_whose_header_lacks_a_field_is_quarantined_whole(run_job: Any, published: Any, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "good.csv").write_bytes(b"label,text\ngreeting,hello there\n")
+    bad_rows = b"body,label\nnot the text column,greeting\ncaf\xe9,food\n"
+    (source / "bad.csv").write_bytes(bad_rows)
+    report = run_job(source, tmp_path / "out", input_format="csv")
+    _assert_accounted(report)
+    assert report["records_in"] == 3
+    assert {reason: n for reason, n in report["quarantined_per_reason"].items() if n} == {"missing_column": 2}
+    quarantine = published(tmp_path / "out")["quarantine"]
+    assert len(quarantine) == 2
+    for record in quarantine:
+        assert record["reason"] == "missing_column"
+        assert record["source_file"].endswith("bad.csv")
+        assert "bad.csv" in record["detail"] and "['body', 'label']" in record["detail"]
+        assert "--text_field='text'" in record["detail"]
+    # Original bytes are kept: as text where they decode, as base64 where they do not.
+    assert sorted(r.get("original", "") for r in quarantine) == ["", "not the text column,greeting"]
+    (undecodable,) = [r for r in quarantine if "original_base64" in r]
+    assert base64.b64decode(undecodable["original_base64"]) == b"caf\xe9,food"
+    written = [r for records in published(tmp_path / "out")["splits"].values() for r in records]
+    assert [(r["text"], r["label"]) for r in written] == [("hello there", "greeting")]
+
+
 # --- failures: clear errors, nothing published -----------------------------------------------------------------------
 
 
