@@ -12,10 +12,12 @@ Output (see glue_jobs/README.md for the full contract):
                                                                             "original" | "original_base64"}
     <output_uri>/runs/<run_id>/labels.json                      ["label", ...] in class-index order
     <output_uri>/runs/<run_id>/data_report.json                 counts; records_in = written + duplicates + quarantined
-    <output_uri>/latest/...                                     a copy of the last successful run (published last)
-    <output_uri>/_LATEST                                        {"run_id", "run_prefix", "latest_prefix"}
+    <output_uri>/_LATEST                                        {"run_id", "run_prefix", "data_report", ...}
 
-A run that fails leaves ``latest/`` and ``_LATEST`` as they were and removes its own run prefix.
+Publishing is writing ``_LATEST``, one small object, after the run prefix is complete and its counts were checked
+against the files written: readers resolve the current dataset through it and never see a partial one. A run that
+fails leaves ``_LATEST`` as it was and removes its own run prefix. (Earlier versions also copied the run into
+``latest/``; that copy was not atomic, and a leftover one is removed when a run publishes.)
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ ARGUMENT_DEFAULTS: dict[str, str | None] = {
 
 ARGUMENT_HELP: dict[str, str] = {
     "input_uri": "prefix holding the raw files (s3://bucket/prefix on Glue; a folder or URI locally); read recursively",
-    "output_uri": "prefix that receives runs/<run_id>/, latest/ and _LATEST",
+    "output_uri": "prefix that receives runs/<run_id>/ and the _LATEST pointer to the last successful run",
     "input_format": "csv (header row, RFC 4180 quoting) or jsonl (one JSON object per line)",
     "text_field": "name of the CSV column or JSON key holding the text",
     "label_field": "name of the CSV column or JSON key holding the label",
@@ -117,7 +119,8 @@ class JobConfig:
         return f"{self.output_uri}/runs/{self.run_id}"
 
     @property
-    def latest_prefix(self) -> str:
+    def legacy_latest_prefix(self) -> str:
+        """The copy of the last run that earlier versions published; removed when a run publishes."""
         return f"{self.output_uri}/latest"
 
     @property
@@ -378,15 +381,6 @@ class HadoopStorage:
         fs, path = self._resolve(uri)
         fs.delete(path, True)
 
-    def copy_tree(self, source_uri: str, target_uri: str) -> None:
-        source_fs, source = self._resolve(source_uri)
-        target_fs, target = self._resolve(target_uri)
-        copied = self._jvm.org.apache.hadoop.fs.FileUtil.copy(
-            source_fs, source, target_fs, target, False, True, self._conf
-        )
-        if not copied:
-            raise DatasetPreparationError(f"copying {source_uri} to {target_uri} failed")
-
 
 def _java_error_class(error: Exception) -> str:
     java_exception = getattr(error, "java_exception", None)
@@ -588,7 +582,7 @@ def build_report(summary: Mapping[str, Any], config: JobConfig, labels: Sequence
         "quarantined_per_reason": summary["quarantined_per_reason"],
         "labels": list(labels),
         "written_per_label": summary["written_per_label"],
-        "output": {"run_prefix": config.run_prefix, "latest_prefix": config.latest_prefix},
+        "output": {"run_prefix": f"{config.run_prefix}/", "latest_pointer": config.latest_pointer},
     }
     return report
 
@@ -601,17 +595,50 @@ def _write_outputs(prepared: DataFrame, storage: HadoopStorage, config: JobConfi
         transforms.split_records(prepared, split).write.mode("errorifexists").json(f"{config.run_prefix}/{split}")
     LOG.info("writing %d quarantined records to %s/quarantine/", report["quarantined"], config.run_prefix)
     transforms.quarantine_records(prepared).write.mode("errorifexists").json(f"{config.run_prefix}/quarantine")
+    _check_written_counts(prepared.sparkSession, config, report)
     storage.write_text(f"{config.run_prefix}/labels.json", json.dumps(report["labels"], ensure_ascii=False) + "\n")
     # The report goes last: its presence marks a complete run prefix.
     storage.write_text(f"{config.run_prefix}/data_report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
+def _check_written_counts(spark: SparkSession, config: JobConfig, report: Mapping[str, Any]) -> None:
+    """Counts the records in the files just written, independently of the summary, and fails on any difference.
+
+    The report's numbers come from an aggregate over the prepared rows; the files come from separate writes of the
+    same rows. Reading the files back catches a write that lost or repeated records (or rows recomputed differently
+    between the aggregate and a write) before anything is published.
+    """
+    expected = {**report["written_per_split"], "quarantine": report["quarantined"]}
+    found = {folder: spark.read.text(f"{config.run_prefix}/{folder}").count() for folder in expected}
+    if found != expected:
+        raise DatasetPreparationError(
+            f"counts do not add up in {config.run_prefix}: the files hold {found} records, the data report counted "
+            f"{expected}; nothing was published. Run the job again; if it repeats, report it with this message"
+        )
+
+
 def _publish(storage: HadoopStorage, config: JobConfig) -> None:
-    LOG.info("publishing %s as %s", config.run_prefix, config.latest_prefix)
-    storage.delete(config.latest_prefix)
-    storage.copy_tree(config.run_prefix, config.latest_prefix)
-    pointer = {"run_id": config.run_id, "run_prefix": config.run_prefix, "latest_prefix": config.latest_prefix}
+    """Points ``_LATEST`` at the complete run prefix: one small object, written whole (an S3 PUT is atomic), so
+    readers see either the previous run or this one, never a mix."""
+    LOG.info("publishing %s through %s", config.run_prefix, config.latest_pointer)
+    pointer = {
+        "run_id": config.run_id,
+        "run_prefix": f"{config.run_prefix}/",
+        "data_report": f"{config.run_prefix}/data_report.json",
+        "labels": f"{config.run_prefix}/labels.json",
+        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     storage.write_text(config.latest_pointer, json.dumps(pointer) + "\n")
+    # A latest/ copy left by an earlier version would keep an old dataset where readers used to look; once the
+    # pointer is written its removal is best-effort: a failure here does not undo the publication.
+    try:
+        if storage.exists(config.legacy_latest_prefix):
+            LOG.warning(
+                "removing %s, left by an earlier version (readers resolve _LATEST)", config.legacy_latest_prefix
+            )
+            storage.delete(config.legacy_latest_prefix)
+    except Exception as error:
+        LOG.warning("could not remove %s (%s); delete it by hand", config.legacy_latest_prefix, error)
 
 
 # Target input bytes per shuffle partition; the prepared rows are a little larger than the raw records.
@@ -670,9 +697,6 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
                 f"no valid record remains in {config.input_uri}: {summary['records_in']} records in, "
                 f"{summary['duplicates']} duplicates, quarantined per reason {reasons}; nothing was published"
             )
-        accounted = summary["records_written"] + summary["duplicates"] + summary["quarantined"]
-        if accounted != summary["records_in"]:
-            raise DatasetPreparationError(f"counts do not add up: {summary['records_in']} in, {accounted} accounted")
         labels = list(config.labels) if config.labels is not None else list(summary["written_per_label"])
         report = build_report(summary, config, labels)
         try:
