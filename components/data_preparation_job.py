@@ -21,9 +21,16 @@ from components.platform_role import PlatformRole
 GLUE_JOBS_DIR = Path(__file__).resolve().parent.parent / "glue_jobs"
 GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: the line the job's local tests run on (requirements/test-glue.txt)
 
-# Where the platform keeps its datasets; a run can point anywhere in the two buckets with --input_uri/--output_uri.
-RAW_PREFIX = "datasets/"
-CURATED_PREFIX = "datasets/default"
+# Where the platform keeps its datasets. The role reads raw and writes curated objects under DATASETS_PREFIX only; a
+# run can point anywhere inside it with --input_uri/--output_uri.
+DATASETS_PREFIX = "datasets/"
+# The default run reads raw datasets/default/ and writes curated datasets/default: a prefix of its own on each side,
+# so that nothing else kept under datasets/ (the example notebook's samples) is mixed into the team's data.
+RAW_PREFIX = f"{DATASETS_PREFIX}default/"
+CURATED_PREFIX = f"{DATASETS_PREFIX}default"
+# Where the example notebooks put their samples (raw) and outputs (curated), one run-scoped folder each: inside what
+# the role may read and write, outside the default prefixes.
+EXAMPLES_PREFIX = f"{DATASETS_PREFIX}notebook-examples/"
 
 
 class DataPreparationJob(Construct):
@@ -37,7 +44,8 @@ class DataPreparationJob(Construct):
     - continuous logging into a KMS-encrypted log group with retention from config;
     - a role that reads the raw bucket, writes the curated bucket and uses the key, and nothing else beyond what Glue
       itself needs to run in a VPC;
-    - default arguments pointing at ``s3://<raw>/datasets/`` and ``s3://<curated>/datasets/default``.
+    - default arguments pointing at ``s3://<raw>/datasets/default/`` and ``s3://<curated>/datasets/default``
+      (examples go under ``datasets/notebook-examples/``, outside both).
 
     :param worker_type: Glue worker type (G.1X, ...). :param number_of_workers: workers including the driver.
     :param timeout_minutes: run timeout. :param max_retries: automatic retries of a failed run.
@@ -81,9 +89,12 @@ class DataPreparationJob(Construct):
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description="Glue data preparation: read raw, write curated, use the platform key",
         )
-        raw_bucket.grant_read(self.role, f"{RAW_PREFIX}*")
-        curated_bucket.grant_read_write(self.role, "datasets/*")
-        curated_bucket.grant_delete(self.role, "datasets/*")  # a failed run removes its own run prefix
+        # The whole datasets/ prefix, not only the default one: runs started on other inputs (the notebook examples)
+        # read and write there too.
+        raw_bucket.grant_read(self.role, f"{DATASETS_PREFIX}*")
+        curated_bucket.grant_read_write(self.role, f"{DATASETS_PREFIX}*")
+        # A failed run removes its own run prefix; publishing removes a latest/ copy left by earlier versions.
+        curated_bucket.grant_delete(self.role, f"{DATASETS_PREFIX}*")
         key.grant_encrypt_decrypt(self.role)
         # The two asset objects exactly, not the whole bootstrap bucket that asset.grant_read() would open.
         self.role.add_to_principal_policy(

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
+from components.data_preparation_job import CURATED_PREFIX, DATASETS_PREFIX, EXAMPLES_PREFIX, RAW_PREFIX
 from config import load_config
 
 
@@ -82,11 +83,46 @@ def test_continuous_logs_go_to_an_encrypted_log_group_with_configured_retention(
         assert arguments["--continuous-log-logGroup"] == {"Ref": log_id}
 
 
-def test_default_arguments_point_at_the_platform_buckets(stage: Any) -> None:
+def _joined(value: Any) -> str:
+    """A Fn::Join of strings and tokens as one string, each token written as <its JSON>."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" not in value:
+        return f"<{json.dumps(value)}>"
+    separator, parts = value["Fn::Join"]
+    return separator.join(part if isinstance(part, str) else f"<{json.dumps(part)}>" for part in parts)
+
+
+def test_default_arguments_read_the_default_raw_prefix_and_write_the_default_curated_one(stage: Any) -> None:
     arguments = glue_job(stage)["DefaultArguments"]
-    assert "RawBucket" in json.dumps(arguments["--input_uri"])
-    assert json.dumps(arguments["--input_uri"]).endswith('/datasets/"]]}')
-    assert "CuratedBucket" in json.dumps(arguments["--output_uri"])
+    input_uri, output_uri = _joined(arguments["--input_uri"]), _joined(arguments["--output_uri"])
+    assert input_uri.startswith("s3://<") and "RawBucket" in input_uri
+    # Its own prefix: raw files elsewhere under datasets/ (the notebook examples) are not in the team's default run.
+    assert input_uri.endswith(">/datasets/default/")
+    assert input_uri.endswith(f"/{RAW_PREFIX}")
+    assert output_uri.startswith("s3://<") and "CuratedBucket" in output_uri
+    assert output_uri.endswith(">/datasets/default")
+    assert output_uri.endswith(f"/{CURATED_PREFIX}")
+    # Inside what the role may read and write, and apart from the examples' prefix both ways.
+    for prefix in (RAW_PREFIX, f"{CURATED_PREFIX}/"):
+        assert prefix.startswith(DATASETS_PREFIX)
+        assert not prefix.startswith(EXAMPLES_PREFIX) and not EXAMPLES_PREFIX.startswith(prefix)
+    assert EXAMPLES_PREFIX.startswith(DATASETS_PREFIX)
+
+
+def test_role_reads_the_raw_bucket_under_datasets_only(stage: Any) -> None:
+    (policy,) = of_type(stage.template("pipeline"), "AWS::IAM::ManagedPolicy").values()
+    raw = [
+        _joined(resource)
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for resource in _resources(statement)
+        if "RawBucket" in json.dumps(resource)
+    ]
+    assert raw, "the role reads the raw bucket"
+    # The default input and the notebook examples both lie under datasets/: nothing broader than that.
+    bucket_itself = [r for r in raw if r.startswith("<") and r.endswith(">") and ">" not in r[:-1]]
+    assert all(r in bucket_itself or r.endswith(">/datasets/*") for r in raw), raw
+    assert any(r.endswith(">/datasets/*") for r in raw), raw
 
 
 def test_role_is_assumed_by_glue_and_has_no_managed_aws_policy(stage: Any) -> None:
