@@ -72,15 +72,57 @@ def test_job_runs_in_the_isolated_subnet_with_the_workload_security_group(stage:
     assert glue_job(stage)["Connections"] == {"Connections": [{"Ref": connection_id}]}
 
 
-def test_continuous_logs_go_to_an_encrypted_log_group_with_configured_retention(dev: Any, prod: Any) -> None:
-    for stage, days in ((dev, 30), (prod, 365)):
+def test_glue_5_logs_go_to_encrypted_log_groups_created_by_the_stack(dev: Any, prod: Any) -> None:
+    """Glue 5.0 writes <--custom-logGroup-prefix>/<security configuration>-role/<role>/{error,output} when the
+    security configuration encrypts CloudWatch logs; the stack creates exactly those groups, so they have the
+    platform key, the configured retention and the stage's deletion policy (the 4.0 continuous-log arguments are
+    ignored by 5.0 and would leave Glue's own unmanaged groups behind)."""
+    for stage, deletion in ((dev, "Delete"), (prod, "Retain")):
+        config = load_config(stage.app.node.try_get_context("stage"))
         template = stage.template("pipeline")
-        (log_id, log_group), *_ = of_type(template, "AWS::Logs::LogGroup").items()
-        assert log_group["Properties"]["RetentionInDays"] == days
-        assert "KmsKeyId" in log_group["Properties"]
         arguments = glue_job(stage)["DefaultArguments"]
-        assert arguments["--enable-continuous-cloudwatch-log"] == "true"
-        assert arguments["--continuous-log-logGroup"] == {"Ref": log_id}
+        prefix = f"/aws-glue/jobs/{config.prefix}-prepare-dataset"
+        assert arguments["--custom-logGroup-prefix"] == prefix
+        assert prefix == f"/aws-glue/jobs/{glue_job(stage)['Name']}"  # found from the job's name
+        for glue_4_only in (
+            "--enable-continuous-cloudwatch-log",
+            "--continuous-log-logGroup",
+            "--enable-continuous-log-filter",
+        ):
+            assert glue_4_only not in arguments
+        (security_configuration,) = of_type(template, "AWS::Glue::SecurityConfiguration").values()
+        security_name = security_configuration["Properties"]["Name"]
+        assert security_name == f"{config.prefix}-data-preparation"
+        (role_id,) = of_type(template, "AWS::IAM::Role")
+        groups = of_type(template, "AWS::Logs::LogGroup")
+        names = {_joined(group["Properties"]["LogGroupName"]): group_id for group_id, group in groups.items()}
+        role_ref = json.dumps({"Ref": role_id})
+        assert set(names) == {f"{prefix}/{security_name}-role/<{role_ref}>/{kind}" for kind in ("error", "output")}
+        for group in groups.values():
+            assert group["Properties"]["RetentionInDays"] == config.data_preparation.log_retention_days
+            assert "PlatformKeyArn" in json.dumps(group["Properties"]["KmsKeyId"])
+            assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == (deletion, deletion)
+    assert (
+        load_config("dev").data_preparation.log_retention_days
+        != load_config("prod").data_preparation.log_retention_days
+    )
+
+
+def test_role_writes_logs_only_to_the_jobs_two_log_groups(stage: Any) -> None:
+    template = stage.template("pipeline")
+    group_arns = [{"Fn::GetAtt": [group_id, "Arn"]} for group_id in of_type(template, "AWS::Logs::LogGroup")]
+    (policy,) = of_type(template, "AWS::IAM::ManagedPolicy").values()
+    logs_statements = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(a.startswith("logs:") for a in _actions(s))
+    ]
+    actions = {action for statement in logs_statements for action in _actions(statement)}
+    assert {"logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"} <= actions
+    for statement in logs_statements:
+        assert all(action.startswith("logs:") for action in _actions(statement)), statement
+        assert statement["Effect"] == "Allow"
+        assert sorted(map(json.dumps, _resources(statement))) == sorted(map(json.dumps, group_arns)), statement
 
 
 def _joined(value: Any) -> str:
