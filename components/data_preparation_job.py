@@ -21,9 +21,16 @@ from components.platform_role import PlatformRole
 GLUE_JOBS_DIR = Path(__file__).resolve().parent.parent / "glue_jobs"
 GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: the line the job's local tests run on (requirements/test-glue.txt)
 
-# Where the platform keeps its datasets; a run can point anywhere in the two buckets with --input_uri/--output_uri.
-RAW_PREFIX = "datasets/"
-CURATED_PREFIX = "datasets/default"
+# Where the platform keeps its datasets. The role reads raw and writes curated objects under DATASETS_PREFIX only; a
+# run can point anywhere inside it with --input_uri/--output_uri.
+DATASETS_PREFIX = "datasets/"
+# The default run reads raw datasets/default/ and writes curated datasets/default: a prefix of its own on each side,
+# so that nothing else kept under datasets/ (the example notebook's samples) is mixed into the team's data.
+RAW_PREFIX = f"{DATASETS_PREFIX}default/"
+CURATED_PREFIX = f"{DATASETS_PREFIX}default"
+# Where the example notebooks put their samples (raw) and outputs (curated), one run-scoped folder each: inside what
+# the role may read and write, outside the default prefixes.
+EXAMPLES_PREFIX = f"{DATASETS_PREFIX}notebook-examples/"
 
 
 class DataPreparationJob(Construct):
@@ -34,15 +41,18 @@ class DataPreparationJob(Construct):
       bookmarks (CSE-KMS) with the platform key;
     - a NETWORK connection places the workers in an isolated subnet with the workload security group, so the job
       reaches S3 and AWS APIs through VPC endpoints and nothing else;
-    - continuous logging into a KMS-encrypted log group with retention from config;
+    - Glue 5.0 logging: ``--custom-logGroup-prefix`` names the job's two log groups, which this construct creates
+      (KMS-encrypted with the platform key, retention and removal policy from config) so that ``cdk destroy`` in dev
+      removes them and the role writes to them and nowhere else;
     - a role that reads the raw bucket, writes the curated bucket and uses the key, and nothing else beyond what Glue
       itself needs to run in a VPC;
-    - default arguments pointing at ``s3://<raw>/datasets/`` and ``s3://<curated>/datasets/default``.
+    - default arguments pointing at ``s3://<raw>/datasets/default/`` and ``s3://<curated>/datasets/default``
+      (examples go under ``datasets/notebook-examples/``, outside both).
 
     :param worker_type: Glue worker type (G.1X, ...). :param number_of_workers: workers including the driver.
     :param timeout_minutes: run timeout. :param max_retries: automatic retries of a failed run.
-    :param log_retention_days: retention of the continuous-log group.
-    :param removal_policy: what happens to the log group when the stack is deleted.
+    :param log_retention_days: retention of the two log groups.
+    :param removal_policy: what happens to the log groups when the stack is deleted.
     """
 
     def __init__(
@@ -68,22 +78,39 @@ class DataPreparationJob(Construct):
         script = s3_assets.Asset(self, "Script", path=str(GLUE_JOBS_DIR / "prepare_dataset.py"))
         transforms = s3_assets.Asset(self, "Transforms", path=str(GLUE_JOBS_DIR / "dataset_transforms.py"))
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            encryption_key=key,
-            retention=retention_days(log_retention_days),
-            removal_policy=removal_policy,
-        )
         self.role = PlatformRole(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description="Glue data preparation: read raw, write curated, use the platform key",
         )
-        raw_bucket.grant_read(self.role, f"{RAW_PREFIX}*")
-        curated_bucket.grant_read_write(self.role, "datasets/*")
-        curated_bucket.grant_delete(self.role, "datasets/*")  # a failed run removes its own run prefix
+        security_configuration_name = f"{name_prefix}-data-preparation"
+        # Glue 5.0 ignores the 4.0 continuous-logging arguments. It writes driver, executor and Spark logs to an
+        # "error" group and stdout/stderr to an "output" group under --custom-logGroup-prefix and, because the
+        # security configuration encrypts CloudWatch logs, inserts "<security configuration>-role/<role name>/" before
+        # error|output (AWS Glue Developer Guide, "Logging for AWS Glue jobs"). Creating exactly those groups here
+        # gives them the platform key, the configured retention and removal policy (Glue would otherwise create them
+        # itself, unencrypted until it associates the key, without retention, and outside cdk destroy).
+        # Named after the job, so that whoever knows the job's name finds its logs.
+        job_name = f"{name_prefix}-prepare-dataset"
+        self.log_group_prefix = f"/aws-glue/jobs/{job_name}"
+        self.log_groups = {
+            kind: logs.LogGroup(
+                self,
+                f"{kind.capitalize()}Logs",
+                log_group_name=f"{self.log_group_prefix}/{security_configuration_name}-role/{self.role.role_name}/{kind}",
+                encryption_key=key,
+                retention=retention_days(log_retention_days),
+                removal_policy=removal_policy,
+            )
+            for kind in ("error", "output")
+        }
+        # The whole datasets/ prefix, not only the default one: runs started on other inputs (the notebook examples)
+        # read and write there too.
+        raw_bucket.grant_read(self.role, f"{DATASETS_PREFIX}*")
+        curated_bucket.grant_read_write(self.role, f"{DATASETS_PREFIX}*")
+        # A failed run removes its own run prefix; publishing removes a latest/ copy left by earlier versions.
+        curated_bucket.grant_delete(self.role, f"{DATASETS_PREFIX}*")
         key.grant_encrypt_decrypt(self.role)
         # The two asset objects exactly, not the whole bootstrap bucket that asset.grant_read() would open.
         self.role.add_to_principal_policy(
@@ -92,14 +119,14 @@ class DataPreparationJob(Construct):
                 resources=[asset.bucket.arn_for_objects(asset.s3_object_key) for asset in (script, transforms)],
             )
         )
-        self.log_group.grant_write(self.role)
+        self._grant_log_groups()
         self._grant_glue_runtime(stack)
         self._acknowledge_grant_wildcards(raw_bucket, curated_bucket)
 
         self.security_configuration = glue.CfnSecurityConfiguration(
             self,
             "SecurityConfiguration",
-            name=f"{name_prefix}-data-preparation",
+            name=security_configuration_name,
             encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
                 s3_encryptions=[
                     glue.CfnSecurityConfiguration.S3EncryptionProperty(
@@ -132,7 +159,7 @@ class DataPreparationJob(Construct):
         self.job = glue.CfnJob(
             self,
             "Resource",
-            name=f"{name_prefix}-prepare-dataset",
+            name=job_name,
             description="Raw labelled text to validated, deduplicated, split JSON Lines (glue_jobs/prepare_dataset.py)",
             role=self.role.role_arn,
             glue_version=GLUE_VERSION,
@@ -148,9 +175,7 @@ class DataPreparationJob(Construct):
             connections=glue.CfnJob.ConnectionsListProperty(connections=[self.connection.ref]),
             default_arguments={
                 "--extra-py-files": transforms.s3_object_url,
-                "--enable-continuous-cloudwatch-log": "true",
-                "--enable-continuous-log-filter": "true",
-                "--continuous-log-logGroup": self.log_group.log_group_name,
+                "--custom-logGroup-prefix": self.log_group_prefix,
                 "--enable-metrics": "true",
                 "--job-bookmark-option": "job-bookmark-disable",
                 "--input_uri": f"s3://{raw_bucket.bucket_name}/{RAW_PREFIX}",
@@ -177,8 +202,25 @@ class DataPreparationJob(Construct):
             resource_arns=[self.job_arn],
         )
 
+    def _grant_log_groups(self) -> None:
+        """Write to the job's two log groups and nowhere else.
+
+        ``logs:AssociateKmsKey``: with CloudWatch encryption in the security configuration Glue associates the key
+        with its log groups at each run, and turns its logging off when it may not. ``logs:CreateLogGroup`` on the same
+        two names only: Glue may create a group it finds missing (one deleted by hand), never any other group.
+        """
+        for log_group in self.log_groups.values():
+            log_group.grant_write(self.role)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GlueEncryptsItsTwoLogGroups",
+                actions=["logs:AssociateKmsKey", "logs:CreateLogGroup"],
+                resources=[log_group.log_group_arn for log_group in self.log_groups.values()],
+            )
+        )
+
     def _grant_glue_runtime(self, stack: cdk.Stack) -> None:
-        """What Glue needs to run workers in a VPC and encrypt its logs; no CDK grant exists for these."""
+        """What Glue needs to run workers in a VPC and publish its metrics; no CDK grant exists for these."""
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="GlueWorkersInTheVpc",
@@ -201,20 +243,6 @@ class DataPreparationJob(Construct):
                 actions=["ec2:CreateTags", "ec2:DeleteTags"],
                 resources=[stack.format_arn(service="ec2", resource="network-interface", resource_name="*")],
                 conditions={"ForAllValues:StringEquals": {"aws:TagKeys": ["aws-glue-service-resource"]}},
-            )
-        )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="GlueEncryptsItsOwnLogGroups",
-                actions=["logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[
-                    stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name="/aws-glue/*",
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
             )
         )
         self.role.add_to_principal_policy(
@@ -258,10 +286,4 @@ class DataPreparationJob(Construct):
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]",
             "Glue names the network interfaces of its VPC workers at run time; tagging is limited by condition to "
             "Glue's own aws-glue-service-resource tag key.",
-        )
-        acknowledge(
-            policy,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws-glue/*]",
-            "Glue creates its driver and error log groups under /aws-glue/ with names derived from the security "
-            "configuration at run time, and must associate the platform key with them to encrypt them.",
         )

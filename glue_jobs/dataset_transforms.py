@@ -26,7 +26,7 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -36,6 +36,7 @@ from pyspark.sql import types as T
 REASON_UNDECODABLE = "undecodable_bytes"
 REASON_BLANK_LINE = "blank_line"
 REASON_MALFORMED = "malformed_record"
+REASON_MISSING_COLUMN = "missing_column"
 REASON_INVALID_FIELD_TYPE = "invalid_field_type"
 REASON_MISSING_TEXT = "missing_text"
 REASON_MISSING_LABEL = "missing_label"
@@ -50,6 +51,7 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     REASON_UNDECODABLE,
     REASON_BLANK_LINE,
     REASON_MALFORMED,
+    REASON_MISSING_COLUMN,
     REASON_INVALID_FIELD_TYPE,
     REASON_MISSING_TEXT,
     REASON_MISSING_LABEL,
@@ -190,27 +192,40 @@ def _csv_line(fields: Sequence[str | None]) -> str:
     return buffer.getvalue()
 
 
+def _kept_as_is(reason: str, detail: str, raw: bytes, encoding: str) -> ParsedRecord:
+    """A rejected record whose original bytes are kept: as text when they decode in ``encoding``, else as base64."""
+    try:
+        return _rejected(reason, detail, original=raw.decode(encoding))
+    except UnicodeDecodeError:
+        return _rejected(reason, detail, original_base64=base64.b64encode(raw).decode("ascii"))
+
+
 def parse_csv_record(
     fields_latin1: Sequence[str | None],
     corrupt_latin1: str | None,
     encoding: str,
-    text_index: int,
-    label_index: int,
+    text_index: int | None,
+    label_index: int | None,
     id_index: int | None,
+    missing_column: str | None = None,
 ) -> ParsedRecord:
     """Decodes one CSV record whose fields Spark read as ISO-8859-1 (one character per original byte).
 
-    ``corrupt_latin1`` is Spark's copy of a record whose field count does not match the header. The original content
-    is the record written back as one CSV line (fields unchanged, quoting minimal).
+    The indices are the positions of the fields in the header of the record's own file. ``missing_column``, when set,
+    says why that header cannot be used (a field it lacks): the record is quarantined with that detail, whatever it
+    holds, because reading it by position would put some other column's values in the text or the label.
+    ``corrupt_latin1`` is Spark's copy of a record whose field count does not match its file's header. The original
+    content is the record written back as one CSV line (fields unchanged, quoting minimal).
     """
     if corrupt_latin1 is not None:
         raw = corrupt_latin1.encode("latin-1")
+        if missing_column is not None:
+            return _kept_as_is(REASON_MISSING_COLUMN, missing_column, raw, encoding)
         detail = f"the record does not have the {len(fields_latin1)} fields of the CSV header"
-        try:
-            return _rejected(REASON_MALFORMED, detail, original=raw.decode(encoding))
-        except UnicodeDecodeError:
-            return _rejected(REASON_MALFORMED, detail, original_base64=base64.b64encode(raw).decode("ascii"))
+        return _kept_as_is(REASON_MALFORMED, detail, raw, encoding)
     raw_line = _csv_line(fields_latin1).encode("latin-1")
+    if missing_column is not None or text_index is None or label_index is None:
+        return _kept_as_is(REASON_MISSING_COLUMN, missing_column or "the CSV header lacks a field", raw_line, encoding)
     try:
         fields = [None if field is None else field.encode("latin-1").decode(encoding) for field in fields_latin1]
     except UnicodeDecodeError as error:
@@ -261,10 +276,47 @@ def read_jsonl_records(
     return _with_parsed_columns(lines, parse(F.col("value").cast("binary")))
 
 
-def csv_header(spark: SparkSession, paths: Sequence[str], encoding: str) -> list[str]:
-    """Column names from the first CSV file's header, decoded in ``encoding`` (undecodable bytes replaced)."""
-    names = _csv_reader(spark).csv(list(paths)).columns
-    return [name.encode("latin-1").decode(encoding, errors="replace").lstrip("\ufeff").strip() for name in names]
+def parse_csv_header(head: bytes, encoding: str, *, complete: bool) -> tuple[str, ...] | None:
+    """The column names of a CSV file from its first bytes ``head``, decoded in ``encoding`` (undecodable bytes
+    replaced, a byte-order mark dropped, names trimmed).
+
+    Parsed the way Spark's CSV reader finds the header it drops: the first non-blank record, RFC 4180 quoting.
+    ``complete`` says that ``head`` is the whole file. Returns None when ``head`` is cut before the header record ends
+    (read more bytes), and ``()`` for a file that holds no record at all.
+    """
+    text = head.decode("latin-1")
+    if not complete:
+        # A record is only known to be whole when a line break follows it; the last line may be cut.
+        cut = max(text.rfind("\n"), text.rfind("\r"))
+        if cut < 0:
+            return None
+        text = text[: cut + 1]
+    try:
+        rows = csv.reader(io.StringIO(text, newline=""), strict=True)
+        first = next((row for row in rows if any(field.strip() for field in row)), None)
+    except csv.Error:
+        # strict mode: a quoted field still open where the text ends (cut inside a quoted newline).
+        return None if not complete else ()
+    if first is None:
+        return None if not complete else ()
+    names = [name.encode("latin-1").decode(encoding, errors="replace") for name in first]
+    names[0] = names[0].lstrip("\ufeff")
+    return tuple(name.strip() for name in names)
+
+
+def csv_header_problem(header: Sequence[str], *, text_field: str, label_field: str, id_field: str | None) -> str | None:
+    """Why records cannot be read by ``header`` (a field it lacks, or holds twice), or None when they can."""
+    wanted = {"text_field": text_field, "label_field": label_field, "id_field": id_field}
+    problems = []
+    for name, field in wanted.items():
+        if field is None:
+            continue
+        count = list(header).count(field)
+        if count == 0:
+            problems.append(f"it has no --{name}={field!r} column")
+        elif count > 1:
+            problems.append(f"it has {count} columns named {field!r} (--{name}), so which one is meant is unclear")
+    return "; ".join(problems) or None
 
 
 def _csv_reader(spark: SparkSession) -> Any:
@@ -281,9 +333,8 @@ def _csv_reader(spark: SparkSession) -> Any:
 
 def read_csv_records(
     spark: SparkSession,
-    paths: Sequence[str],
+    files_by_header: Mapping[tuple[str, ...], Sequence[str]],
     *,
-    header: Sequence[str],
     encoding: str,
     text_field: str,
     label_field: str,
@@ -291,25 +342,58 @@ def read_csv_records(
 ) -> DataFrame:
     """Reads CSV files with a header row (RFC 4180 quoting, quoted newlines, doubled quotes) and parses each record.
 
-    ``header`` comes from ``csv_header``; the fields must be in it (the entry script checks and names what is there).
-    Blank lines between records are not records and are skipped by the CSV parser.
+    ``files_by_header`` groups the data files by their header (``parse_csv_header``). Each group is read with its own
+    header, so columns are found by name in every file whatever their order; records of a file whose header lacks a
+    field (``csv_header_problem``) are quarantined as ``missing_column`` with a detail naming the file and its header.
+    Spark drops the header record of every file. Blank lines between records are not records and are skipped by the
+    CSV parser.
     """
-    text_index = header.index(text_field)
-    label_index = header.index(label_field)
-    id_index = header.index(id_field) if id_field else None
-    # Positional column names: header names may hold characters Spark cannot use as column names.
-    schema = T.StructType(
-        [T.StructField(f"c{index}", T.StringType()) for index in range(len(header))]
-        + [T.StructField(CORRUPT_RECORD_COLUMN, T.StringType())]
-    )
+    frames = []
+    for header, files in files_by_header.items():
+        if not header or not files:
+            continue  # files without any record contribute no rows
+        problem = csv_header_problem(header, text_field=text_field, label_field=label_field, id_field=id_field)
+        indices = (
+            (None, None, None)
+            if problem
+            else (header.index(text_field), header.index(label_field), header.index(id_field) if id_field else None)
+        )
+        # Positional column names: header names may hold characters Spark cannot use as column names.
+        schema = T.StructType(
+            [T.StructField(f"c{index}", T.StringType()) for index in range(len(header))]
+            + [T.StructField(CORRUPT_RECORD_COLUMN, T.StringType())]
+        )
+        rows = _csv_reader(spark).option("columnNameOfCorruptRecord", CORRUPT_RECORD_COLUMN).schema(schema).csv(files)
+        fields = F.array(*[F.col(f"c{index}") for index in range(len(header))])
+        parse = _csv_parser(encoding, indices, header, problem)
+        frames.append(_with_parsed_columns(rows, parse(fields, F.col(CORRUPT_RECORD_COLUMN), F.input_file_name())))
+    if not frames:
+        schema = T.StructType([T.StructField("source_file", T.StringType()), *PARSED_RECORD_SCHEMA.fields])
+        return spark.createDataFrame([], schema)
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result
+
+
+def _csv_parser(
+    encoding: str, indices: tuple[int | None, int | None, int | None], header: Sequence[str], problem: str | None
+) -> Any:
+    """The parsing UDF of one header group (a function of its own, so each UDF closes over its group's values)."""
+    text_index, label_index, id_index = indices
 
     @F.udf(returnType=PARSED_RECORD_SCHEMA)
-    def parse(fields: list[str | None], corrupt: str | None) -> ParsedRecord:
-        return parse_csv_record(fields, corrupt, encoding, text_index, label_index, id_index)
+    def parse(fields: list[str | None], corrupt: str | None, source_file: str) -> ParsedRecord:
+        detail = None
+        if problem is not None:
+            detail = (
+                f"{source_file} has the CSV header {list(header)}: {problem}; every record of the file is "
+                "quarantined. Rename the file's columns, or pass the file's column names with --text_field, "
+                "--label_field and --id_field"
+            )
+        return parse_csv_record(fields, corrupt, encoding, text_index, label_index, id_index, detail)
 
-    rows = _csv_reader(spark).option("columnNameOfCorruptRecord", CORRUPT_RECORD_COLUMN).schema(schema).csv(list(paths))
-    fields = F.array(*[F.col(f"c{index}") for index in range(len(header))])
-    return _with_parsed_columns(rows, parse(fields, F.col(CORRUPT_RECORD_COLUMN)))
+    return parse
 
 
 # ---------------------------------------------------------------------------------------------------------------------

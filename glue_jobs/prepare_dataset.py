@@ -12,10 +12,12 @@ Output (see glue_jobs/README.md for the full contract):
                                                                             "original" | "original_base64"}
     <output_uri>/runs/<run_id>/labels.json                      ["label", ...] in class-index order
     <output_uri>/runs/<run_id>/data_report.json                 counts; records_in = written + duplicates + quarantined
-    <output_uri>/latest/...                                     a copy of the last successful run (published last)
-    <output_uri>/_LATEST                                        {"run_id", "run_prefix", "latest_prefix"}
+    <output_uri>/_LATEST                                        {"run_id", "run_prefix", "data_report", ...}
 
-A run that fails leaves ``latest/`` and ``_LATEST`` as they were and removes its own run prefix.
+Publishing is writing ``_LATEST``, one small object, after the run prefix is complete and its counts were checked
+against the files written: readers resolve the current dataset through it and never see a partial one. A run that
+fails leaves ``_LATEST`` as it was and removes its own run prefix. (Earlier versions also copied the run into
+``latest/``; that copy was not atomic, and a leftover one is removed when a run publishes.)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import re
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +69,7 @@ ARGUMENT_DEFAULTS: dict[str, str | None] = {
 
 ARGUMENT_HELP: dict[str, str] = {
     "input_uri": "prefix holding the raw files (s3://bucket/prefix on Glue; a folder or URI locally); read recursively",
-    "output_uri": "prefix that receives runs/<run_id>/, latest/ and _LATEST",
+    "output_uri": "prefix that receives runs/<run_id>/ and the _LATEST pointer to the last successful run",
     "input_format": "csv (header row, RFC 4180 quoting) or jsonl (one JSON object per line)",
     "text_field": "name of the CSV column or JSON key holding the text",
     "label_field": "name of the CSV column or JSON key holding the label",
@@ -116,7 +119,8 @@ class JobConfig:
         return f"{self.output_uri}/runs/{self.run_id}"
 
     @property
-    def latest_prefix(self) -> str:
+    def legacy_latest_prefix(self) -> str:
+        """The copy of the last run that earlier versions published; removed when a run publishes."""
         return f"{self.output_uri}/latest"
 
     @property
@@ -330,17 +334,36 @@ class HadoopStorage:
         fs, path = self._resolve(uri)
         return bool(fs.exists(path))
 
-    def has_data_files(self, uri: str) -> bool:
-        """True when the prefix holds a file Spark would read (names starting with '_' or '.' are hidden)."""
+    def data_files(self, uri: str, *, limit: int | None = None) -> list[str]:
+        """The non-empty files under the prefix that Spark would read (names starting with '_' or '.' are hidden),
+        as fully qualified URIs; at most ``limit`` of them."""
         fs, path = self._resolve(uri)
         root = str(fs.makeQualified(path).toString()).rstrip("/")
+        found: list[str] = []
         files = fs.listFiles(path, True)
-        while files.hasNext():
+        while files.hasNext() and (limit is None or len(found) < limit):
             status = files.next()
-            relative = str(status.getPath().toString())[len(root) :].strip("/")
+            file_uri = str(status.getPath().toString())
+            relative = file_uri[len(root) :].strip("/")
             if status.getLen() > 0 and not any(part.startswith(("_", ".")) for part in relative.split("/")):
-                return True
-        return False
+                found.append(file_uri)
+        return found
+
+    def has_data_files(self, uri: str) -> bool:
+        """True when the prefix holds a file Spark would read."""
+        return bool(self.data_files(uri, limit=1))
+
+    def read_head(self, uri: str, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` first bytes of a file, decompressed the way Spark reads it (by the file's suffix)."""
+        fs, path = self._resolve(uri)
+        codec = self._jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(self._conf).getCodec(path)
+        stream = fs.open(path)
+        try:
+            if codec is not None:
+                stream = codec.createInputStream(stream)
+            return bytes(stream.readNBytes(max_bytes))
+        finally:
+            stream.close()
 
     def total_bytes(self, uri: str) -> int:
         fs, path = self._resolve(uri)
@@ -357,15 +380,6 @@ class HadoopStorage:
     def delete(self, uri: str) -> None:
         fs, path = self._resolve(uri)
         fs.delete(path, True)
-
-    def copy_tree(self, source_uri: str, target_uri: str) -> None:
-        source_fs, source = self._resolve(source_uri)
-        target_fs, target = self._resolve(target_uri)
-        copied = self._jvm.org.apache.hadoop.fs.FileUtil.copy(
-            source_fs, source, target_fs, target, False, True, self._conf
-        )
-        if not copied:
-            raise DatasetPreparationError(f"copying {source_uri} to {target_uri} failed")
 
 
 def _java_error_class(error: Exception) -> str:
@@ -397,7 +411,7 @@ def _check_input(storage: HadoopStorage, config: JobConfig) -> None:
         )
 
 
-def _read_records(spark: SparkSession, config: JobConfig) -> DataFrame:
+def _read_records(spark: SparkSession, storage: HadoopStorage, config: JobConfig) -> DataFrame:
     paths = [config.input_uri]
     if config.input_format == "jsonl":
         return transforms.read_jsonl_records(
@@ -408,17 +422,33 @@ def _read_records(spark: SparkSession, config: JobConfig) -> DataFrame:
             label_field=config.label_field,
             id_field=config.id_field,
         )
-    header = transforms.csv_header(spark, paths, config.encoding)
+    files_by_header = _csv_files_by_header(storage, config)
+    headers = [header for header in files_by_header if header]
+    shown = ", ".join(f"{list(header)} ({len(files_by_header[header])} files)" for header in headers[:5])
     wanted = {"text_field": config.text_field, "label_field": config.label_field, "id_field": config.id_field}
     for name, field in wanted.items():
-        if field is not None and field not in header:
+        if headers and field is not None and not any(field in header for header in headers):
             raise DatasetPreparationError(
-                f"--{name}={field!r} is not a column of the CSV header {header}; pick one of those columns"
+                f"--{name}={field!r} is not a column of any CSV header under {config.input_uri} (headers: {shown}"
+                f"{', ...' if len(headers) > 5 else ''}); pick one of those columns"
+            )
+    for header in headers:
+        problem = transforms.csv_header_problem(
+            header, text_field=config.text_field, label_field=config.label_field, id_field=config.id_field
+        )
+        if problem:
+            files = files_by_header[header]
+            LOG.warning(
+                "%d CSV files have the header %s: %s; their records are quarantined as %s (first: %s)",
+                len(files),
+                list(header),
+                problem,
+                transforms.REASON_MISSING_COLUMN,
+                files[0],
             )
     return transforms.read_csv_records(
         spark,
-        paths,
-        header=header,
+        files_by_header,
         encoding=config.encoding,
         text_field=config.text_field,
         label_field=config.label_field,
@@ -426,9 +456,38 @@ def _read_records(spark: SparkSession, config: JobConfig) -> DataFrame:
     )
 
 
-def prepare(spark: SparkSession, config: JobConfig) -> DataFrame:
+# First bytes read to find a CSV header; a header longer than the first size is read again with the next one.
+_CSV_HEADER_READ_SIZES = (64 * 1024, 1024 * 1024, 16 * 1024 * 1024)
+# Files whose headers are read at once: S3 answers each small read in tens of milliseconds, so they overlap.
+_CSV_HEADER_READERS = 16
+
+
+def _csv_header_of(storage: HadoopStorage, file_uri: str, encoding: str) -> tuple[str, ...]:
+    for size in _CSV_HEADER_READ_SIZES:
+        head = storage.read_head(file_uri, size)
+        header = transforms.parse_csv_header(head, encoding, complete=len(head) < size)
+        if header is not None:
+            return header
+    raise DatasetPreparationError(
+        f"the CSV header of {file_uri} does not end within its first {_CSV_HEADER_READ_SIZES[-1] // 2**20} MiB "
+        "(an unclosed quote?); fix the file's first line or remove the file from --input_uri"
+    )
+
+
+def _csv_files_by_header(storage: HadoopStorage, config: JobConfig) -> dict[tuple[str, ...], list[str]]:
+    """Every CSV data file under --input_uri, grouped by its own header (each file is read by its own columns)."""
+    files = storage.data_files(config.input_uri)
+    with ThreadPoolExecutor(max_workers=_CSV_HEADER_READERS) as pool:
+        headers = list(pool.map(lambda uri: _csv_header_of(storage, uri, config.encoding), files))
+    grouped: dict[tuple[str, ...], list[str]] = {}
+    for file_uri, header in zip(files, headers, strict=True):
+        grouped.setdefault(header, []).append(file_uri)
+    return grouped
+
+
+def prepare(spark: SparkSession, config: JobConfig, storage: HadoopStorage | None = None) -> DataFrame:
     """Reads, normalises, validates, deduplicates and splits; the result has one row per input record."""
-    records = _read_records(spark, config)
+    records = _read_records(spark, storage or HadoopStorage(spark), config)
     records = transforms.normalise(records, derive_ids=config.id_field is None)
     records = transforms.validate(
         records,
@@ -523,7 +582,7 @@ def build_report(summary: Mapping[str, Any], config: JobConfig, labels: Sequence
         "quarantined_per_reason": summary["quarantined_per_reason"],
         "labels": list(labels),
         "written_per_label": summary["written_per_label"],
-        "output": {"run_prefix": config.run_prefix, "latest_prefix": config.latest_prefix},
+        "output": {"run_prefix": f"{config.run_prefix}/", "latest_pointer": config.latest_pointer},
     }
     return report
 
@@ -536,17 +595,50 @@ def _write_outputs(prepared: DataFrame, storage: HadoopStorage, config: JobConfi
         transforms.split_records(prepared, split).write.mode("errorifexists").json(f"{config.run_prefix}/{split}")
     LOG.info("writing %d quarantined records to %s/quarantine/", report["quarantined"], config.run_prefix)
     transforms.quarantine_records(prepared).write.mode("errorifexists").json(f"{config.run_prefix}/quarantine")
+    _check_written_counts(prepared.sparkSession, config, report)
     storage.write_text(f"{config.run_prefix}/labels.json", json.dumps(report["labels"], ensure_ascii=False) + "\n")
     # The report goes last: its presence marks a complete run prefix.
     storage.write_text(f"{config.run_prefix}/data_report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
+def _check_written_counts(spark: SparkSession, config: JobConfig, report: Mapping[str, Any]) -> None:
+    """Counts the records in the files just written, independently of the summary, and fails on any difference.
+
+    The report's numbers come from an aggregate over the prepared rows; the files come from separate writes of the
+    same rows. Reading the files back catches a write that lost or repeated records (or rows recomputed differently
+    between the aggregate and a write) before anything is published.
+    """
+    expected = {**report["written_per_split"], "quarantine": report["quarantined"]}
+    found = {folder: spark.read.text(f"{config.run_prefix}/{folder}").count() for folder in expected}
+    if found != expected:
+        raise DatasetPreparationError(
+            f"counts do not add up in {config.run_prefix}: the files hold {found} records, the data report counted "
+            f"{expected}; nothing was published. Run the job again; if it repeats, report it with this message"
+        )
+
+
 def _publish(storage: HadoopStorage, config: JobConfig) -> None:
-    LOG.info("publishing %s as %s", config.run_prefix, config.latest_prefix)
-    storage.delete(config.latest_prefix)
-    storage.copy_tree(config.run_prefix, config.latest_prefix)
-    pointer = {"run_id": config.run_id, "run_prefix": config.run_prefix, "latest_prefix": config.latest_prefix}
+    """Points ``_LATEST`` at the complete run prefix: one small object, written whole (an S3 PUT is atomic), so
+    readers see either the previous run or this one, never a mix."""
+    LOG.info("publishing %s through %s", config.run_prefix, config.latest_pointer)
+    pointer = {
+        "run_id": config.run_id,
+        "run_prefix": f"{config.run_prefix}/",
+        "data_report": f"{config.run_prefix}/data_report.json",
+        "labels": f"{config.run_prefix}/labels.json",
+        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     storage.write_text(config.latest_pointer, json.dumps(pointer) + "\n")
+    # A latest/ copy left by an earlier version would keep an old dataset where readers used to look; once the
+    # pointer is written its removal is best-effort: a failure here does not undo the publication.
+    try:
+        if storage.exists(config.legacy_latest_prefix):
+            LOG.warning(
+                "removing %s, left by an earlier version (readers resolve _LATEST)", config.legacy_latest_prefix
+            )
+            storage.delete(config.legacy_latest_prefix)
+    except Exception as error:
+        LOG.warning("could not remove %s (%s); delete it by hand", config.legacy_latest_prefix, error)
 
 
 # Target input bytes per shuffle partition; the prepared rows are a little larger than the raw records.
@@ -587,7 +679,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     _fit_shuffle_partitions(spark, storage.total_bytes(config.input_uri))
 
     # Disk-only: the prepared rows are reused by every write and count, and executor memory stays flat.
-    prepared = prepare(spark, config).persist(StorageLevel.DISK_ONLY)
+    prepared = prepare(spark, config, storage).persist(StorageLevel.DISK_ONLY)
     try:
         LOG.info("reading, validating and splitting records")
         summary = summarise(prepared)
@@ -605,9 +697,6 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
                 f"no valid record remains in {config.input_uri}: {summary['records_in']} records in, "
                 f"{summary['duplicates']} duplicates, quarantined per reason {reasons}; nothing was published"
             )
-        accounted = summary["records_written"] + summary["duplicates"] + summary["quarantined"]
-        if accounted != summary["records_in"]:
-            raise DatasetPreparationError(f"counts do not add up: {summary['records_in']} in, {accounted} accounted")
         labels = list(config.labels) if config.labels is not None else list(summary["written_per_label"])
         report = build_report(summary, config, labels)
         try:

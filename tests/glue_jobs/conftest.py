@@ -69,16 +69,25 @@ def read_jsonl_folder(folder: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def published() -> Any:
-    """Reads what a run published under ``<output_dir>/latest/``."""
+    """Reads what a run published: the run prefix that ``<output_dir>/_LATEST`` names."""
     return read_published
 
 
+def published_prefix(output_dir: Path) -> Path:
+    """The run prefix named by ``_LATEST``, as consumers resolve it (there is no ``latest/`` copy)."""
+    pointer = json.loads((output_dir / "_LATEST").read_text(encoding="utf-8"))
+    prefix = Path(pointer["run_prefix"])
+    assert pointer["run_prefix"].endswith(f"/runs/{pointer['run_id']}/"), pointer
+    assert prefix == output_dir / "runs" / pointer["run_id"]
+    return prefix
+
+
 def read_published(output_dir: Path) -> dict[str, Any]:
-    """The published dataset: splits, quarantine, labels and report under ``latest/``."""
-    latest = output_dir / "latest"
+    """The published dataset: splits, quarantine, labels and report of the run that ``_LATEST`` names."""
+    run = published_prefix(output_dir)
     return {
-        "splits": {split: read_jsonl_folder(latest / split) for split in dataset_transforms.SPLITS},
-        "quarantine": read_jsonl_folder(latest / "quarantine"),
-        "labels": json.loads((latest / "labels.json").read_text(encoding="utf-8")),
-        "report": json.loads((latest / "data_report.json").read_text(encoding="utf-8")),
+        "splits": {split: read_jsonl_folder(run / split) for split in dataset_transforms.SPLITS},
+        "quarantine": read_jsonl_folder(run / "quarantine"),
+        "labels": json.loads((run / "labels.json").read_text(encoding="utf-8")),
+        "report": json.loads((run / "data_report.json").read_text(encoding="utf-8")),
     }

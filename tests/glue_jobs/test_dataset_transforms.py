@@ -124,6 +124,48 @@ def test_parse_csv_record_quarantines_a_record_with_the_wrong_field_count() -> N
     assert parsed[0] == "a,b,c"
 
 
+def test_parse_csv_record_quarantines_every_record_of_a_file_whose_header_lacks_a_field() -> None:
+    detail = "file:/in/b.csv has the CSV header ['body', 'label']: it has no --text_field='text' column"
+    parsed = transforms.parse_csv_record(["hi", "greeting"], None, "utf-8", None, None, None, detail)
+    assert parsed[8] == transforms.REASON_MISSING_COLUMN
+    assert (parsed[0], parsed[9]) == ("hi,greeting", detail)
+    assert parsed[2:5] == (None, None, None)
+    undecodable = transforms.parse_csv_record(["caf\xe9", "x"], None, "utf-8", None, None, None, detail)
+    assert undecodable[8] == transforms.REASON_MISSING_COLUMN
+    assert base64.b64decode(undecodable[1]) == b"caf\xe9,x"
+    malformed = transforms.parse_csv_record(["a", "b"], "a,b,c", "utf-8", None, None, None, detail)
+    assert (malformed[8], malformed[0]) == (transforms.REASON_MISSING_COLUMN, "a,b,c")
+
+
+@pytest.mark.parametrize(
+    ("head", "complete", "expected"),
+    [
+        (b"text,label\nhello,a\n", True, ("text", "label")),
+        (b"\xef\xbb\xbf label , text\r\nx,y", True, ("label", "text")),  # BOM and spaces dropped
+        (b'\n\n"the, text",label\n', True, ("the, text", "label")),  # leading blank lines, quoted comma
+        (b'"multi\nline",label\nrow', False, ("multi\nline", "label")),  # complete header, cut later
+        (b'"multi\nline",lab', False, None),  # the header itself is cut: read more
+        (b'"still open\n', False, None),
+        (b"caf\xe9,label\n", True, ("caf\ufffd", "label")),  # undecodable in utf-8: replaced, never an error
+        (b"\n  \n", True, ()),
+    ],
+)
+def test_parse_csv_header_finds_the_record_spark_drops_as_header(
+    head: bytes, complete: bool, expected: tuple[str, ...] | None
+) -> None:
+    assert transforms.parse_csv_header(head, "utf-8", complete=complete) == expected
+
+
+def test_csv_header_problem_names_missing_and_ambiguous_fields() -> None:
+    fields = {"text_field": "text", "label_field": "label", "id_field": None}
+    assert transforms.csv_header_problem(("label", "text"), **fields) is None
+    assert transforms.csv_header_problem(("body", "label"), **fields) == "it has no --text_field='text' column"
+    assert "2 columns named 'label'" in str(transforms.csv_header_problem(("text", "label", "label"), **fields))
+    assert transforms.csv_header_problem(("text", "label"), **{**fields, "id_field": "id"}) == (
+        "it has no --id_field='id' column"
+    )
+
+
 @pytest.mark.parametrize(("ratios", "expected"), [((0.8, 0.1, 0.1), 10), ((0.7, 0.15, 0.15), 7), ((1.0, 0.0, 0.0), 1)])
 def test_min_records_to_stratify_gives_every_split_one_record(ratios: tuple[float, ...], expected: int) -> None:
     assert transforms.min_records_to_stratify(ratios) == expected

@@ -25,7 +25,7 @@ def test_defaults_fill_every_optional_argument() -> None:
     assert config.labels is None
     assert config.run_id == "jr_123"
     assert config.run_prefix == "s3://curated/datasets/default/runs/jr_123"
-    assert config.latest_prefix == "s3://curated/datasets/default/latest"
+    assert config.latest_pointer == "s3://curated/datasets/default/_LATEST"
 
 
 def test_empty_strings_mean_not_set_for_optional_arguments() -> None:

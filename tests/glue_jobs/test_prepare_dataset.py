@@ -146,10 +146,15 @@ def test_corpus_splits_are_identical_across_two_runs(corpus_runs: dict[str, Any]
     first = _records_by_split(output / "runs" / "from-csv")
     second = _records_by_split(output / "runs" / "from-jsonl")
     assert first == second
-    assert _records_by_split(output / "latest") == second
     pointer = json.loads((output / "_LATEST").read_text(encoding="utf-8"))
     assert pointer["run_id"] == "from-jsonl"
-    assert pointer["run_prefix"].endswith("/runs/from-jsonl")
+    assert pointer["run_prefix"] == f"{output}/runs/from-jsonl/"
+    assert pointer["data_report"] == f"{output}/runs/from-jsonl/data_report.json"
+    assert pointer["labels"] == f"{output}/runs/from-jsonl/labels.json"
+    assert _records_by_split(Path(pointer["run_prefix"])) == second
+    # Publishing is the pointer alone: no copy of the run that a reader could catch half-written.
+    assert not (output / "latest").exists()
+    assert {p.name for p in output.iterdir() if not p.name.endswith(".crc")} == {"_LATEST", "runs"}
 
 
 def _records_by_split(prefix: Path) -> dict[str, set[tuple[str, str, str]]]:
@@ -322,6 +327,54 @@ def test_ids_from_the_data_are_kept_and_clashes_quarantined(run_job: Any, publis
     assert written == [{"id": "17", "text": "third", "label": "y"}]
 
 
+def test_csv_columns_are_mapped_by_name_in_each_file(run_job: Any, published: Any, tmp_path: Path) -> None:
+    """Files with the columns in different orders are each read by their own header, never by the first file's."""
+    source = tmp_path / "in"
+    (source / "nested").mkdir(parents=True)
+    (source / "a.csv").write_bytes(b"text,label\nhello there,greeting\nbye now,farewell\n")
+    # gzip: the header is read from the decompressed bytes, as Spark reads the records.
+    (source / "nested" / "b.csv.gz").write_bytes(
+        gzip.compress(b"label,text\ngreeting,good morning\nfarewell,see you\n")
+    )
+    (source / "c.csv").write_bytes(b'id,label,extra,text\n1,food,x,"pasta, again"\n')
+    report = run_job(source, tmp_path / "out", input_format="csv")
+    _assert_accounted(report)
+    assert report["quarantined"] == 0
+    written = {r["text"]: r["label"] for records in published(tmp_path / "out")["splits"].values() for r in records}
+    assert written == {
+        "hello there": "greeting",
+        "bye now": "farewell",
+        "good morning": "greeting",
+        "see you": "farewell",
+        "pasta, again": "food",
+    }
+
+
+def test_csv_file_whose_header_lacks_a_field_is_quarantined_whole(run_job: Any, published: Any, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "good.csv").write_bytes(b"label,text\ngreeting,hello there\n")
+    bad_rows = b"body,label\nnot the text column,greeting\ncaf\xe9,food\n"
+    (source / "bad.csv").write_bytes(bad_rows)
+    report = run_job(source, tmp_path / "out", input_format="csv")
+    _assert_accounted(report)
+    assert report["records_in"] == 3
+    assert {reason: n for reason, n in report["quarantined_per_reason"].items() if n} == {"missing_column": 2}
+    quarantine = published(tmp_path / "out")["quarantine"]
+    assert len(quarantine) == 2
+    for record in quarantine:
+        assert record["reason"] == "missing_column"
+        assert record["source_file"].endswith("bad.csv")
+        assert "bad.csv" in record["detail"] and "['body', 'label']" in record["detail"]
+        assert "--text_field='text'" in record["detail"]
+    # Original bytes are kept: as text where they decode, as base64 where they do not.
+    assert sorted(r.get("original", "") for r in quarantine) == ["", "not the text column,greeting"]
+    (undecodable,) = [r for r in quarantine if "original_base64" in r]
+    assert base64.b64decode(undecodable["original_base64"]) == b"caf\xe9,food"
+    written = [r for records in published(tmp_path / "out")["splits"].values() for r in records]
+    assert [(r["text"], r["label"]) for r in written] == [("hello there", "greeting")]
+
+
 # --- failures: clear errors, nothing published -----------------------------------------------------------------------
 
 
@@ -386,7 +439,8 @@ def test_documented_local_command_runs_the_job(
     argv = ["--local", "true", "--input_uri", str(source), "--output_uri", str(tmp_path / "curated")]
     assert prepare_dataset.main(argv) == 0
     assert '"records_written": 20' in capsys.readouterr().out
-    report = json.loads((tmp_path / "curated" / "latest" / "data_report.json").read_text(encoding="utf-8"))
+    pointer = json.loads((tmp_path / "curated" / "_LATEST").read_text(encoding="utf-8"))
+    report = json.loads(Path(pointer["data_report"]).read_text(encoding="utf-8"))
     assert report["records_written"] == 20
     assert report["written_per_split"] == {"train": 16, "validation": 2, "test": 2}
 
@@ -425,8 +479,41 @@ def test_failure_while_writing_removes_the_run_prefix(
     with pytest.raises(OSError, match="disk full"):
         run_job(source, tmp_path / "out", run_id="doomed")
     assert not (tmp_path / "out" / "runs" / "doomed").exists()
-    assert not (tmp_path / "out" / "latest").exists()
     assert not (tmp_path / "out" / "_LATEST").exists()
+
+
+def test_a_write_that_loses_records_fails_the_run_and_publishes_nothing(
+    run_job: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The report's counts are checked against the files written, so a lost record cannot be published."""
+    source, output = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    lines = "".join(json.dumps({"text": f"utterance {i}", "label": "ab"[i % 2]}) + "\n" for i in range(30))
+    (source / "a.jsonl").write_text(lines, encoding="utf-8")
+    run_job(source, output, run_id="good")
+    pointer_before = (output / "_LATEST").read_bytes()
+    original_split_records = prepare_dataset.transforms.split_records
+
+    def losing_split_records(df: Any, split: str) -> Any:
+        records = original_split_records(df, split)
+        return records.limit(1) if split == "train" else records
+
+    monkeypatch.setattr(prepare_dataset.transforms, "split_records", losing_split_records)
+    with pytest.raises(prepare_dataset.DatasetPreparationError, match=r"counts do not add up.*'train': 1"):
+        run_job(source, output, run_id="lossy")
+    assert not (output / "runs" / "lossy").exists()
+    assert (output / "_LATEST").read_bytes() == pointer_before
+
+
+def test_publishing_removes_a_latest_copy_left_by_an_earlier_version(run_job: Any, tmp_path: Path) -> None:
+    source, output = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    (source / "a.jsonl").write_text('{"text": "hello", "label": "greeting"}\n', encoding="utf-8")
+    (output / "latest" / "train").mkdir(parents=True)
+    (output / "latest" / "train" / "part-0.json").write_text('{"id": "old", "text": "stale", "label": "x"}\n')
+    run_job(source, output, run_id="new")
+    assert not (output / "latest").exists()
+    assert json.loads((output / "_LATEST").read_text(encoding="utf-8"))["run_id"] == "new"
 
 
 def test_glue_entry_point_resolves_only_the_arguments_it_was_given(

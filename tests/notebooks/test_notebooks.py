@@ -14,6 +14,7 @@ from typing import Any
 import nbformat
 import pytest
 
+from components import data_preparation_job as job
 from notebook_lifecycle.helpers import write_platform_env as env_writer
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -167,3 +168,37 @@ def test_environment_cell_parses_the_file_written_at_start(path: Path, tmp_path:
     assert namespace["read_platform_env"](env_path) == values
     with pytest.raises(FileNotFoundError, match="stop and start the instance"):
         namespace["read_platform_env"](tmp_path / "missing")
+
+
+def string_assignments(tree: ast.AST) -> dict[str, str]:
+    """Module-level ``NAME = "..."`` or ``NAME = f"..."`` assignments, f-string fields written as ``{expr}``."""
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            value = node.value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                found[node.targets[0].id] = value.value
+            elif isinstance(value, ast.JoinedStr):
+                found[node.targets[0].id] = ast.unparse(value)[2:-1]
+    return found
+
+
+def test_example_notebook_keeps_its_samples_outside_the_jobs_default_prefixes() -> None:
+    """The sample upload must never join the team's default run, nor its output replace the team's dataset."""
+    assigned = string_assignments(syntax_tree(NOTEBOOKS_DIR / "01_prepare_data.ipynb"))
+    raw_prefix, output_prefix = assigned["RAW_PREFIX"], assigned["OUTPUT_PREFIX"]
+    for prefix, default in ((raw_prefix, job.RAW_PREFIX), (output_prefix, f"{job.CURATED_PREFIX}/")):
+        assert prefix.startswith(job.EXAMPLES_PREFIX), prefix
+        assert not prefix.startswith(default) and not default.startswith(prefix), (prefix, default)
+        # Where the Glue job's role may read (raw) and write (curated).
+        assert prefix.startswith(job.DATASETS_PREFIX), prefix
+
+
+def test_example_notebook_resolves_the_run_through_the_latest_pointer() -> None:
+    source = "\n".join(cell.source for cell in code_cells(NOTEBOOKS_DIR / "01_prepare_data.ipynb"))
+    markdown = "\n".join(cell.source for cell in load(NOTEBOOKS_DIR / "01_prepare_data.ipynb").cells)
+    assert '_LATEST"' in source
+    assert 'pointer["run_prefix"]' in source and 'pointer["run_id"]' in source
+    # Nothing reads the latest/ copy that the job no longer writes, nor guesses the run by listing.
+    assert "latest/" not in markdown
+    assert "LastModified" not in source

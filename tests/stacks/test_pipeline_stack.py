@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
+from components.data_preparation_job import CURATED_PREFIX, DATASETS_PREFIX, EXAMPLES_PREFIX, RAW_PREFIX
 from config import load_config
 
 
@@ -71,22 +72,99 @@ def test_job_runs_in_the_isolated_subnet_with_the_workload_security_group(stage:
     assert glue_job(stage)["Connections"] == {"Connections": [{"Ref": connection_id}]}
 
 
-def test_continuous_logs_go_to_an_encrypted_log_group_with_configured_retention(dev: Any, prod: Any) -> None:
-    for stage, days in ((dev, 30), (prod, 365)):
+def test_glue_5_logs_go_to_encrypted_log_groups_created_by_the_stack(dev: Any, prod: Any) -> None:
+    """Glue 5.0 writes <--custom-logGroup-prefix>/<security configuration>-role/<role>/{error,output} when the
+    security configuration encrypts CloudWatch logs; the stack creates exactly those groups, so they have the
+    platform key, the configured retention and the stage's deletion policy (the 4.0 continuous-log arguments are
+    ignored by 5.0 and would leave Glue's own unmanaged groups behind)."""
+    for stage, deletion in ((dev, "Delete"), (prod, "Retain")):
+        config = load_config(stage.app.node.try_get_context("stage"))
         template = stage.template("pipeline")
-        (log_id, log_group), *_ = of_type(template, "AWS::Logs::LogGroup").items()
-        assert log_group["Properties"]["RetentionInDays"] == days
-        assert "KmsKeyId" in log_group["Properties"]
         arguments = glue_job(stage)["DefaultArguments"]
-        assert arguments["--enable-continuous-cloudwatch-log"] == "true"
-        assert arguments["--continuous-log-logGroup"] == {"Ref": log_id}
+        prefix = f"/aws-glue/jobs/{config.prefix}-prepare-dataset"
+        assert arguments["--custom-logGroup-prefix"] == prefix
+        assert prefix == f"/aws-glue/jobs/{glue_job(stage)['Name']}"  # found from the job's name
+        for glue_4_only in (
+            "--enable-continuous-cloudwatch-log",
+            "--continuous-log-logGroup",
+            "--enable-continuous-log-filter",
+        ):
+            assert glue_4_only not in arguments
+        (security_configuration,) = of_type(template, "AWS::Glue::SecurityConfiguration").values()
+        security_name = security_configuration["Properties"]["Name"]
+        assert security_name == f"{config.prefix}-data-preparation"
+        (role_id,) = of_type(template, "AWS::IAM::Role")
+        groups = of_type(template, "AWS::Logs::LogGroup")
+        names = {_joined(group["Properties"]["LogGroupName"]): group_id for group_id, group in groups.items()}
+        role_ref = json.dumps({"Ref": role_id})
+        assert set(names) == {f"{prefix}/{security_name}-role/<{role_ref}>/{kind}" for kind in ("error", "output")}
+        for group in groups.values():
+            assert group["Properties"]["RetentionInDays"] == config.data_preparation.log_retention_days
+            assert "PlatformKeyArn" in json.dumps(group["Properties"]["KmsKeyId"])
+            assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == (deletion, deletion)
+    assert (
+        load_config("dev").data_preparation.log_retention_days
+        != load_config("prod").data_preparation.log_retention_days
+    )
 
 
-def test_default_arguments_point_at_the_platform_buckets(stage: Any) -> None:
+def test_role_writes_logs_only_to_the_jobs_two_log_groups(stage: Any) -> None:
+    template = stage.template("pipeline")
+    group_arns = [{"Fn::GetAtt": [group_id, "Arn"]} for group_id in of_type(template, "AWS::Logs::LogGroup")]
+    (policy,) = of_type(template, "AWS::IAM::ManagedPolicy").values()
+    logs_statements = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(a.startswith("logs:") for a in _actions(s))
+    ]
+    actions = {action for statement in logs_statements for action in _actions(statement)}
+    assert {"logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"} <= actions
+    for statement in logs_statements:
+        assert all(action.startswith("logs:") for action in _actions(statement)), statement
+        assert statement["Effect"] == "Allow"
+        assert sorted(map(json.dumps, _resources(statement))) == sorted(map(json.dumps, group_arns)), statement
+
+
+def _joined(value: Any) -> str:
+    """A Fn::Join of strings and tokens as one string, each token written as <its JSON>."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" not in value:
+        return f"<{json.dumps(value)}>"
+    separator, parts = value["Fn::Join"]
+    return separator.join(part if isinstance(part, str) else f"<{json.dumps(part)}>" for part in parts)
+
+
+def test_default_arguments_read_the_default_raw_prefix_and_write_the_default_curated_one(stage: Any) -> None:
     arguments = glue_job(stage)["DefaultArguments"]
-    assert "RawBucket" in json.dumps(arguments["--input_uri"])
-    assert json.dumps(arguments["--input_uri"]).endswith('/datasets/"]]}')
-    assert "CuratedBucket" in json.dumps(arguments["--output_uri"])
+    input_uri, output_uri = _joined(arguments["--input_uri"]), _joined(arguments["--output_uri"])
+    assert input_uri.startswith("s3://<") and "RawBucket" in input_uri
+    # Its own prefix: raw files elsewhere under datasets/ (the notebook examples) are not in the team's default run.
+    assert input_uri.endswith(">/datasets/default/")
+    assert input_uri.endswith(f"/{RAW_PREFIX}")
+    assert output_uri.startswith("s3://<") and "CuratedBucket" in output_uri
+    assert output_uri.endswith(">/datasets/default")
+    assert output_uri.endswith(f"/{CURATED_PREFIX}")
+    # Inside what the role may read and write, and apart from the examples' prefix both ways.
+    for prefix in (RAW_PREFIX, f"{CURATED_PREFIX}/"):
+        assert prefix.startswith(DATASETS_PREFIX)
+        assert not prefix.startswith(EXAMPLES_PREFIX) and not EXAMPLES_PREFIX.startswith(prefix)
+    assert EXAMPLES_PREFIX.startswith(DATASETS_PREFIX)
+
+
+def test_role_reads_the_raw_bucket_under_datasets_only(stage: Any) -> None:
+    (policy,) = of_type(stage.template("pipeline"), "AWS::IAM::ManagedPolicy").values()
+    raw = [
+        _joined(resource)
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for resource in _resources(statement)
+        if "RawBucket" in json.dumps(resource)
+    ]
+    assert raw, "the role reads the raw bucket"
+    # The default input and the notebook examples both lie under datasets/: nothing broader than that.
+    bucket_itself = [r for r in raw if r.startswith("<") and r.endswith(">") and ">" not in r[:-1]]
+    assert all(r in bucket_itself or r.endswith(">/datasets/*") for r in raw), raw
+    assert any(r.endswith(">/datasets/*") for r in raw), raw
 
 
 def test_role_is_assumed_by_glue_and_has_no_managed_aws_policy(stage: Any) -> None:
