@@ -20,7 +20,7 @@ from constructs import Construct
 from components.compliance import acknowledge, finding_reference
 from components.package_repository import PackageRepository
 from components.platform_role import PlatformRole
-from config import NotebookUserConfig
+from config import NotebookUserConfig, volume_kms_key_allowed
 
 LIFECYCLE_DIR = Path(__file__).resolve().parent.parent / "notebook_lifecycle"
 PARAMETER_MARKER = "# @PLATFORM_PARAMETERS@"
@@ -269,9 +269,12 @@ class NotebookWorkbench(Construct):
         """Let the notebooks run training and processing jobs named ``<job_name_prefix>-*`` the way the platform does.
 
         A create call is allowed only when the request puts the job in ``subnets`` with ``security_group``, enables
-        network isolation, encrypts the volume and the output with ``key`` (its ARN) and uses the listed instance
-        types: the condition keys the SageMaker security guide recommends. ``iam:PassRole`` is limited to roles named
-        ``<execution_role_name_prefix>*`` passed to SageMaker.
+        network isolation, encrypts the output with ``key`` (its ARN) and uses the listed instance types: the
+        condition keys the SageMaker security guide recommends. The volume follows the instance type
+        (:func:`config.instance_storage.volume_kms_key_allowed`): an EBS volume must be encrypted with ``key``; a type
+        with local NVMe storage, which SageMaker encrypts in hardware and for which it rejects ``VolumeKmsKeyId``,
+        must be requested without one. Each kind of type gets its own statement. ``iam:PassRole`` is limited to roles
+        named ``<execution_role_name_prefix>*`` passed to SageMaker.
         """
         subnet_ids = [subnet.subnet_id for subnet in subnets]
         security_group_ids = [security_group.security_group_id]
@@ -282,26 +285,45 @@ class NotebookWorkbench(Construct):
         ):
             title = job_type.capitalize()
             job_arn = f"{self._sagemaker_arn(f'{job_type}-job', job_name_prefix)}-*"
-            create = iam.Grant.add_to_principal(
-                grantee=self.role,
-                actions=[f"sagemaker:Create{title}Job"],
-                resource_arns=[job_arn],
-                conditions={
-                    # ForAllValues holds vacuously when the key is absent, so each list key must also be present.
-                    "Null": {
-                        "sagemaker:VpcSubnets": "false",
-                        "sagemaker:VpcSecurityGroupIds": "false",
-                        "sagemaker:InstanceTypes": "false",
+            # SageMaker rejects VolumeKmsKeyId for types with local NVMe storage (encrypted in hardware) and EBS volumes
+            # need the platform key: one statement per group, so neither kind of job is denied.
+            by_storage: dict[bool, list[str]] = {}
+            for instance_type in sorted(set(instance_types)):
+                by_storage.setdefault(volume_kms_key_allowed(instance_type), []).append(instance_type)
+            create: iam.Grant | None = None
+            for key_allowed, group in sorted(by_storage.items()):
+                volume_key: dict[str, dict[str, str]] = (
+                    {"StringEquals": {"sagemaker:VolumeKmsKey": key.key_arn}}
+                    if key_allowed
+                    else {"Null": {"sagemaker:VolumeKmsKey": "true"}}
+                )
+                statement = iam.Grant.add_to_principal(
+                    grantee=self.role,
+                    actions=[f"sagemaker:Create{title}Job"],
+                    resource_arns=[job_arn],
+                    conditions={
+                        # ForAllValues holds vacuously when the key is absent, so each list key must also be present.
+                        "Null": {
+                            "sagemaker:VpcSubnets": "false",
+                            "sagemaker:VpcSecurityGroupIds": "false",
+                            "sagemaker:InstanceTypes": "false",
+                            **volume_key.get("Null", {}),
+                        },
+                        "ForAllValues:StringEquals": {
+                            "sagemaker:VpcSubnets": subnet_ids,
+                            "sagemaker:VpcSecurityGroupIds": security_group_ids,
+                            "sagemaker:InstanceTypes": group,
+                        },
+                        "Bool": {"sagemaker:NetworkIsolation": "true"},
+                        "StringEquals": {**volume_key.get("StringEquals", {}), "sagemaker:OutputKmsKey": key.key_arn},
                     },
-                    "ForAllValues:StringEquals": {
-                        "sagemaker:VpcSubnets": subnet_ids,
-                        "sagemaker:VpcSecurityGroupIds": security_group_ids,
-                        "sagemaker:InstanceTypes": sorted(set(instance_types)),
-                    },
-                    "Bool": {"sagemaker:NetworkIsolation": "true"},
-                    "StringEquals": {"sagemaker:VolumeKmsKey": key.key_arn, "sagemaker:OutputKmsKey": key.key_arn},
-                },
-            )
+                )
+                create = statement if create is None else create.combine(statement)
+            if create is None:
+                raise ValueError(
+                    f"{self.node.path}: {job_type}_instance_types is empty; pass the instance types the stage "
+                    f"configures for {job_type} jobs"
+                )
             follow = iam.Grant.add_to_principal(
                 grantee=self.role,
                 actions=[f"sagemaker:Describe{title}Job", f"sagemaker:Stop{title}Job"],

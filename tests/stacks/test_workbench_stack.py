@@ -19,7 +19,7 @@ from aws_cdk.assertions import Template
 import components.notebook_workbench as notebook_workbench
 from components.notebook_workbench import LIFECYCLE_DIR, NotebookWorkbench, lifecycle_script
 from components.package_repository import PackageRepository
-from config import NotebookUserConfig, PlatformConfig, load_config
+from config import NotebookUserConfig, PlatformConfig, load_config, volume_kms_key_allowed
 
 # The parameters of the lifecycle scripts (notebook_lifecycle/README.md, "Contract with the CDK component").
 CONTRACT_PARAMETERS = {
@@ -495,28 +495,74 @@ def test_job_creation_requires_the_vpc_network_isolation_the_key_and_configured_
     config = config_of(stage)
     network = stage.template("network").to_json()["Resources"]
     subnets = [imported(stage, "network", {"Ref": k}) for k, v in network.items() if v["Type"] == "AWS::EC2::Subnet"]
-    (statement,) = statements_with(stage, action)
-    assert statement["Action"] == [action]
-    kind = "training-job" if "Training" in action else "processing-job"
-    assert [text_of(r) for r in statement["Resource"]] == [arn(kind, f"{config.prefix}-*")]
+    found = statements_with(stage, action)
+    assert found
+    allowed_types = []
+    for statement in found:
+        assert statement["Action"] == [action]
+        kind = "training-job" if "Training" in action else "processing-job"
+        assert [text_of(r) for r in statement["Resource"]] == [arn(kind, f"{config.prefix}-*")]
+        condition = statement["Condition"]
+        lists = condition["ForAllValues:StringEquals"]
+        assert sorted(map(json.dumps, lists["sagemaker:VpcSubnets"])) == sorted(map(json.dumps, subnets))
+        (security_group,) = lists["sagemaker:VpcSecurityGroupIds"]
+        assert "WorkloadSecurityGroup" in security_group["Fn::ImportValue"]
+        assert condition["Bool"] == {"sagemaker:NetworkIsolation": "true"}
+        assert condition["StringEquals"]["sagemaker:OutputKmsKey"] == key_arn(stage)
+        # ForAllValues is true when a key is absent: the Null condition makes each list key mandatory.
+        assert {k: condition["Null"][k] for k in ("sagemaker:VpcSubnets", "sagemaker:VpcSecurityGroupIds",
+                                                   "sagemaker:InstanceTypes")} == dict.fromkeys(
+            ("sagemaker:VpcSubnets", "sagemaker:VpcSecurityGroupIds", "sagemaker:InstanceTypes"), "false"
+        )  # fmt: skip
+        assert set(condition) == {"Null", "ForAllValues:StringEquals", "Bool", "StringEquals"}
+        allowed_types += lists["sagemaker:InstanceTypes"]
+    assert sorted(allowed_types) == [getattr(config.training, instance_type_setting)]
+
+
+def volume_key_rule(statement: dict[str, Any]) -> tuple[Any, Any]:
+    """What a job statement asks of the volume key: (StringEquals value, Null value)."""
     condition = statement["Condition"]
-    # ForAllValues is true when a key is absent: the Null condition makes each list key mandatory.
-    assert condition["Null"] == {
-        "sagemaker:VpcSubnets": "false",
-        "sagemaker:VpcSecurityGroupIds": "false",
-        "sagemaker:InstanceTypes": "false",
+    return condition["StringEquals"].get("sagemaker:VolumeKmsKey"), condition["Null"].get("sagemaker:VolumeKmsKey")
+
+
+@pytest.mark.parametrize("action", ["sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob"])
+def test_job_volume_key_follows_the_instance_types_storage(stage: Any, action: str) -> None:
+    # SageMaker rejects VolumeKmsKeyId for types with local NVMe storage: requiring it there denies every such job.
+    for statement in statements_with(stage, action):
+        instance_types = statement["Condition"]["ForAllValues:StringEquals"]["sagemaker:InstanceTypes"]
+        (allowed,) = {volume_kms_key_allowed(t) for t in instance_types}
+        assert volume_key_rule(statement) == ((key_arn(stage), None) if allowed else (None, "true")), instance_types
+
+
+def test_gpu_training_jobs_are_not_required_to_send_a_volume_key(stage: Any) -> None:
+    # The configured training types (ml.g5.*) have local NVMe storage; the processing type (ml.m5.*) an EBS volume.
+    (training,) = statements_with(stage, "sagemaker:CreateTrainingJob")
+    assert volume_key_rule(training) == (None, "true")
+    (processing,) = statements_with(stage, "sagemaker:CreateProcessingJob")
+    assert volume_key_rule(processing) == (key_arn(stage), None)
+
+
+def test_job_statements_split_mixed_instance_types_by_storage() -> None:
+    stack = cdk.Stack(cdk.App(), "MixedTypesCase")
+    workbench = small_workbench(stack, {"nlp-test-ann": NotebookUserConfig(name="ann")})
+    workbench.allow_sagemaker_jobs(
+        job_name_prefix="nlp-test",
+        subnets=[ec2.Subnet.from_subnet_attributes(stack, "JobSubnet", subnet_id="subnet-0a1b2c3d")],
+        security_group=ec2.SecurityGroup.from_security_group_id(stack, "JobGroup", "sg-0a1b2c3d"),
+        key=kms.Key(stack, "JobKey"),
+        training_instance_types=["ml.g5.xlarge", "ml.m5.xlarge", "ml.p4d.24xlarge", "ml.c5.2xlarge"],
+        processing_instance_types=["ml.m5.xlarge"],
+        execution_role_name_prefix="nlp-test-sagemaker-",
+    )
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    training = [
+        s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "sagemaker:CreateTrainingJob"
+    ]
+    by_types = {
+        tuple(s["Condition"]["ForAllValues:StringEquals"]["sagemaker:InstanceTypes"]): volume_key_rule(s)[1]
+        for s in training
     }
-    lists = condition["ForAllValues:StringEquals"]
-    assert sorted(map(json.dumps, lists["sagemaker:VpcSubnets"])) == sorted(map(json.dumps, subnets))
-    (security_group,) = lists["sagemaker:VpcSecurityGroupIds"]
-    assert "WorkloadSecurityGroup" in security_group["Fn::ImportValue"]
-    assert lists["sagemaker:InstanceTypes"] == [getattr(config.training, instance_type_setting)]
-    assert condition["Bool"] == {"sagemaker:NetworkIsolation": "true"}
-    assert condition["StringEquals"] == {
-        "sagemaker:VolumeKmsKey": key_arn(stage),
-        "sagemaker:OutputKmsKey": key_arn(stage),
-    }
-    assert set(condition) == {"Null", "ForAllValues:StringEquals", "Bool", "StringEquals"}
+    assert by_types == {("ml.c5.2xlarge", "ml.m5.xlarge"): None, ("ml.g5.xlarge", "ml.p4d.24xlarge"): "true"}
 
 
 def test_role_reads_the_logs_of_its_own_jobs_only(stage: Any) -> None:
