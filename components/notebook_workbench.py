@@ -37,6 +37,10 @@ LOGS_FINDING_PREFIX = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:
 RAW_PREFIXES = ("notebooks/", "datasets/")
 CURATED_PREFIXES = ("notebooks/", "datasets/")
 ARTIFACTS_PREFIXES = ("notebooks/",)
+# What notebooks do with objects under their prefixes. A delete adds a delete marker; removing versions for good
+# (s3:DeleteObjectVersion) is left to the buckets' lifecycle rules. Multipart uploads are covered by s3:PutObject.
+DATA_READ_ACTIONS = ("s3:GetObject",)
+DATA_WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 
 
 class NotebookWorkbench(Construct):
@@ -383,43 +387,45 @@ class NotebookWorkbench(Construct):
     def _grant_data(
         self, raw_bucket: s3.IBucket, curated_bucket: s3.IBucket, artifacts_bucket: s3.IBucket, key: kms.IKey
     ) -> None:
+        """Objects and listings under the notebooks' prefixes only, and the platform key.
+
+        CDK's ``grant_read`` cannot scope a listing: it grants ``s3:List*`` on the bucket itself, which lists every
+        key of the bucket whatever the object prefix. So the statements are written here: object actions on
+        ``<prefix>*``, ``s3:ListBucket`` with an ``s3:prefix`` condition, and ``s3:GetBucketLocation``, which clients
+        call before anything else and which reveals no object.
+        """
         policy = self.role.policy
-        for prefix in RAW_PREFIXES:
-            raw_bucket.grant_read_write(self.role, f"{prefix}*")
-        for prefix in CURATED_PREFIXES:
-            curated_bucket.grant_read(self.role, f"{prefix}*")
-        for prefix in ARTIFACTS_PREFIXES:
-            artifacts_bucket.grant_read_write(self.role, f"{prefix}*")
-        key.grant_encrypt_decrypt(self.role)
-        # Listing needs the bucket ARN itself, which the object-scoped grants above do not cover.
-        for bucket, prefixes in (
-            (raw_bucket, RAW_PREFIXES),
-            (curated_bucket, CURATED_PREFIXES),
-            (artifacts_bucket, ARTIFACTS_PREFIXES),
-        ):
+        buckets = (("raw", raw_bucket, RAW_PREFIXES, True), ("curated", curated_bucket, CURATED_PREFIXES, False),
+                   ("artifacts", artifacts_bucket, ARTIFACTS_PREFIXES, True))  # fmt: skip
+        for name, bucket, prefixes, writable in buckets:
+            actions = [*DATA_READ_ACTIONS, *(DATA_WRITE_ACTIONS if writable else ())]
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+                )
+            )
             self.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["s3:ListBucket"],
                     resources=[bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [*prefixes, *(f"{prefix}*" for prefix in prefixes)]}},
+                    # "notebooks/*" also matches the prefix "notebooks/" itself; a bare "notebooks" is refused, as it
+                    # would list keys such as "notebooks-old/..." outside the prefix.
+                    conditions={"StringLike": {"s3:prefix": sorted(f"{prefix}*" for prefix in prefixes)}},
                 )
             )
-        buckets = (("raw", raw_bucket, RAW_PREFIXES), ("curated", curated_bucket, CURATED_PREFIXES),
-                   ("artifacts", artifacts_bucket, ARTIFACTS_PREFIXES))  # fmt: skip
-        for name, bucket, prefixes in buckets:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[bucket.bucket_arn])
+            )
             for prefix in prefixes:
                 acknowledge(
                     policy,
                     f"AwsSolutions-IAM5[Resource::{finding_reference(policy, bucket.bucket_arn)}/{prefix}*]",
                     f"Objects under the {prefix} prefix of the {name} bucket, where notebooks keep their uploads and "
-                    "results; nothing outside that prefix.",
+                    f"results ({'read and write' if writable else 'read only'}); listing is limited to the same "
+                    "prefixes by an s3:prefix condition.",
                 )
+        key.grant_encrypt_decrypt(self.role)
         grant_actions = {
-            "s3:GetObject*": "read objects (and their versions and tags) under the notebooks' prefixes only",
-            "s3:GetBucket*": "read bucket configuration the S3 client checks, on the three platform buckets only",
-            "s3:List*": "list the notebooks' prefixes of the platform buckets",
-            "s3:DeleteObject*": "delete their own uploads under raw and artifacts notebooks/ and raw datasets/",
-            "s3:Abort*": "abort their own multipart uploads of large files under the writable prefixes",
             "kms:GenerateDataKey*": "encrypt uploads with the platform key (SSE-KMS), that key only",
             "kms:ReEncrypt*": "re-encrypt under the platform key when S3 copies objects, that key only",
         }
