@@ -17,7 +17,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from components.compliance import acknowledge, finding_reference
+from components.compliance import acknowledge, finding_reference, justify_for_scanners
 from components.package_repository import PackageRepository
 from components.platform_role import PlatformRole
 from config import NotebookUserConfig, volume_kms_key_allowed
@@ -476,6 +476,13 @@ class NotebookWorkbench(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "Actions without a resource type: sts:GetServiceBearerToken (limited by condition to CodeArtifact) for "
             "the package index, and sagemaker:ListModelPackages for the model registry.",
+        )
+        justify_for_scanners(
+            policy,
+            "cfn_nag",
+            "W13",
+            "Resource * only for actions without a resource type: sts:GetServiceBearerToken (limited by condition to "
+            "CodeArtifact) for the package index, and sagemaker:ListModelPackages for the model registry.",
         )
 
     def _log_arn(self, resource_name: str) -> str:
