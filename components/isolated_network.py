@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from components.compliance import justify_cdk_provider_handler
 from components.log_retention import retention_days
 from components.platform_role import PlatformRole
 
@@ -94,6 +95,14 @@ class IsolatedNetwork(Construct):
             },
         )
         self.subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        justify_cdk_provider_handler(
+            cdk.Stack.of(self),
+            "Custom::VpcRestrictDefaultSGCustomResourceProvider",
+            vpc_reason=(
+                "aws-cdk-lib's handler removes the rules of this VPC's default security group through the EC2 API; "
+                "the isolated VPC has no internet route and no EC2 endpoint, so from inside it the call would fail."
+            ),
+        )
 
         self.workload_security_group = ec2.SecurityGroup(
             self,

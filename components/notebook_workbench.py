@@ -17,10 +17,10 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from components.compliance import acknowledge, finding_reference
+from components.compliance import acknowledge, finding_reference, justify_for_scanners
 from components.package_repository import PackageRepository
 from components.platform_role import PlatformRole
-from config import NotebookUserConfig
+from config import NotebookUserConfig, volume_kms_key_allowed
 
 LIFECYCLE_DIR = Path(__file__).resolve().parent.parent / "notebook_lifecycle"
 PARAMETER_MARKER = "# @PLATFORM_PARAMETERS@"
@@ -37,6 +37,10 @@ LOGS_FINDING_PREFIX = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:
 RAW_PREFIXES = ("notebooks/", "datasets/")
 CURATED_PREFIXES = ("notebooks/", "datasets/")
 ARTIFACTS_PREFIXES = ("notebooks/",)
+# What notebooks do with objects under their prefixes. A delete adds a delete marker; removing versions for good
+# (s3:DeleteObjectVersion) is left to the buckets' lifecycle rules. Multipart uploads are covered by s3:PutObject.
+DATA_READ_ACTIONS = ("s3:GetObject",)
+DATA_WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 
 
 class NotebookWorkbench(Construct):
@@ -269,9 +273,12 @@ class NotebookWorkbench(Construct):
         """Let the notebooks run training and processing jobs named ``<job_name_prefix>-*`` the way the platform does.
 
         A create call is allowed only when the request puts the job in ``subnets`` with ``security_group``, enables
-        network isolation, encrypts the volume and the output with ``key`` (its ARN) and uses the listed instance
-        types: the condition keys the SageMaker security guide recommends. ``iam:PassRole`` is limited to roles named
-        ``<execution_role_name_prefix>*`` passed to SageMaker.
+        network isolation, encrypts the output with ``key`` (its ARN) and uses the listed instance types: the
+        condition keys the SageMaker security guide recommends. The volume follows the instance type
+        (:func:`config.instance_storage.volume_kms_key_allowed`): an EBS volume must be encrypted with ``key``; a type
+        with local NVMe storage, which SageMaker encrypts in hardware and for which it rejects ``VolumeKmsKeyId``,
+        must be requested without one. Each kind of type gets its own statement. ``iam:PassRole`` is limited to roles
+        named ``<execution_role_name_prefix>*`` passed to SageMaker.
         """
         subnet_ids = [subnet.subnet_id for subnet in subnets]
         security_group_ids = [security_group.security_group_id]
@@ -282,26 +289,45 @@ class NotebookWorkbench(Construct):
         ):
             title = job_type.capitalize()
             job_arn = f"{self._sagemaker_arn(f'{job_type}-job', job_name_prefix)}-*"
-            create = iam.Grant.add_to_principal(
-                grantee=self.role,
-                actions=[f"sagemaker:Create{title}Job"],
-                resource_arns=[job_arn],
-                conditions={
-                    # ForAllValues holds vacuously when the key is absent, so each list key must also be present.
-                    "Null": {
-                        "sagemaker:VpcSubnets": "false",
-                        "sagemaker:VpcSecurityGroupIds": "false",
-                        "sagemaker:InstanceTypes": "false",
+            # SageMaker rejects VolumeKmsKeyId for types with local NVMe storage (encrypted in hardware) and EBS volumes
+            # need the platform key: one statement per group, so neither kind of job is denied.
+            by_storage: dict[bool, list[str]] = {}
+            for instance_type in sorted(set(instance_types)):
+                by_storage.setdefault(volume_kms_key_allowed(instance_type), []).append(instance_type)
+            create: iam.Grant | None = None
+            for key_allowed, group in sorted(by_storage.items()):
+                volume_key: dict[str, dict[str, str]] = (
+                    {"StringEquals": {"sagemaker:VolumeKmsKey": key.key_arn}}
+                    if key_allowed
+                    else {"Null": {"sagemaker:VolumeKmsKey": "true"}}
+                )
+                statement = iam.Grant.add_to_principal(
+                    grantee=self.role,
+                    actions=[f"sagemaker:Create{title}Job"],
+                    resource_arns=[job_arn],
+                    conditions={
+                        # ForAllValues holds vacuously when the key is absent, so each list key must also be present.
+                        "Null": {
+                            "sagemaker:VpcSubnets": "false",
+                            "sagemaker:VpcSecurityGroupIds": "false",
+                            "sagemaker:InstanceTypes": "false",
+                            **volume_key.get("Null", {}),
+                        },
+                        "ForAllValues:StringEquals": {
+                            "sagemaker:VpcSubnets": subnet_ids,
+                            "sagemaker:VpcSecurityGroupIds": security_group_ids,
+                            "sagemaker:InstanceTypes": group,
+                        },
+                        "Bool": {"sagemaker:NetworkIsolation": "true"},
+                        "StringEquals": {**volume_key.get("StringEquals", {}), "sagemaker:OutputKmsKey": key.key_arn},
                     },
-                    "ForAllValues:StringEquals": {
-                        "sagemaker:VpcSubnets": subnet_ids,
-                        "sagemaker:VpcSecurityGroupIds": security_group_ids,
-                        "sagemaker:InstanceTypes": sorted(set(instance_types)),
-                    },
-                    "Bool": {"sagemaker:NetworkIsolation": "true"},
-                    "StringEquals": {"sagemaker:VolumeKmsKey": key.key_arn, "sagemaker:OutputKmsKey": key.key_arn},
-                },
-            )
+                )
+                create = statement if create is None else create.combine(statement)
+            if create is None:
+                raise ValueError(
+                    f"{self.node.path}: {job_type}_instance_types is empty; pass the instance types the stage "
+                    f"configures for {job_type} jobs"
+                )
             follow = iam.Grant.add_to_principal(
                 grantee=self.role,
                 actions=[f"sagemaker:Describe{title}Job", f"sagemaker:Stop{title}Job"],
@@ -361,43 +387,45 @@ class NotebookWorkbench(Construct):
     def _grant_data(
         self, raw_bucket: s3.IBucket, curated_bucket: s3.IBucket, artifacts_bucket: s3.IBucket, key: kms.IKey
     ) -> None:
+        """Objects and listings under the notebooks' prefixes only, and the platform key.
+
+        CDK's ``grant_read`` cannot scope a listing: it grants ``s3:List*`` on the bucket itself, which lists every
+        key of the bucket whatever the object prefix. So the statements are written here: object actions on
+        ``<prefix>*``, ``s3:ListBucket`` with an ``s3:prefix`` condition, and ``s3:GetBucketLocation``, which clients
+        call before anything else and which reveals no object.
+        """
         policy = self.role.policy
-        for prefix in RAW_PREFIXES:
-            raw_bucket.grant_read_write(self.role, f"{prefix}*")
-        for prefix in CURATED_PREFIXES:
-            curated_bucket.grant_read(self.role, f"{prefix}*")
-        for prefix in ARTIFACTS_PREFIXES:
-            artifacts_bucket.grant_read_write(self.role, f"{prefix}*")
-        key.grant_encrypt_decrypt(self.role)
-        # Listing needs the bucket ARN itself, which the object-scoped grants above do not cover.
-        for bucket, prefixes in (
-            (raw_bucket, RAW_PREFIXES),
-            (curated_bucket, CURATED_PREFIXES),
-            (artifacts_bucket, ARTIFACTS_PREFIXES),
-        ):
+        buckets = (("raw", raw_bucket, RAW_PREFIXES, True), ("curated", curated_bucket, CURATED_PREFIXES, False),
+                   ("artifacts", artifacts_bucket, ARTIFACTS_PREFIXES, True))  # fmt: skip
+        for name, bucket, prefixes, writable in buckets:
+            actions = [*DATA_READ_ACTIONS, *(DATA_WRITE_ACTIONS if writable else ())]
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+                )
+            )
             self.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["s3:ListBucket"],
                     resources=[bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [*prefixes, *(f"{prefix}*" for prefix in prefixes)]}},
+                    # "notebooks/*" also matches the prefix "notebooks/" itself; a bare "notebooks" is refused, as it
+                    # would list keys such as "notebooks-old/..." outside the prefix.
+                    conditions={"StringLike": {"s3:prefix": sorted(f"{prefix}*" for prefix in prefixes)}},
                 )
             )
-        buckets = (("raw", raw_bucket, RAW_PREFIXES), ("curated", curated_bucket, CURATED_PREFIXES),
-                   ("artifacts", artifacts_bucket, ARTIFACTS_PREFIXES))  # fmt: skip
-        for name, bucket, prefixes in buckets:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[bucket.bucket_arn])
+            )
             for prefix in prefixes:
                 acknowledge(
                     policy,
                     f"AwsSolutions-IAM5[Resource::{finding_reference(policy, bucket.bucket_arn)}/{prefix}*]",
                     f"Objects under the {prefix} prefix of the {name} bucket, where notebooks keep their uploads and "
-                    "results; nothing outside that prefix.",
+                    f"results ({'read and write' if writable else 'read only'}); listing is limited to the same "
+                    "prefixes by an s3:prefix condition.",
                 )
+        key.grant_encrypt_decrypt(self.role)
         grant_actions = {
-            "s3:GetObject*": "read objects (and their versions and tags) under the notebooks' prefixes only",
-            "s3:GetBucket*": "read bucket configuration the S3 client checks, on the three platform buckets only",
-            "s3:List*": "list the notebooks' prefixes of the platform buckets",
-            "s3:DeleteObject*": "delete their own uploads under raw and artifacts notebooks/ and raw datasets/",
-            "s3:Abort*": "abort their own multipart uploads of large files under the writable prefixes",
             "kms:GenerateDataKey*": "encrypt uploads with the platform key (SSE-KMS), that key only",
             "kms:ReEncrypt*": "re-encrypt under the platform key when S3 copies objects, that key only",
         }
@@ -448,6 +476,13 @@ class NotebookWorkbench(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "Actions without a resource type: sts:GetServiceBearerToken (limited by condition to CodeArtifact) for "
             "the package index, and sagemaker:ListModelPackages for the model registry.",
+        )
+        justify_for_scanners(
+            policy,
+            "cfn_nag",
+            "W13",
+            "Resource * only for actions without a resource type: sts:GetServiceBearerToken (limited by condition to "
+            "CodeArtifact) for the package index, and sagemaker:ListModelPackages for the model registry.",
         )
 
     def _log_arn(self, resource_name: str) -> str:

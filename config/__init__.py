@@ -1,5 +1,6 @@
 """Stage configuration: frozen dataclasses, the stages in code, and their validation."""
 
+from config.instance_storage import has_local_instance_storage, volume_kms_key_allowed
 from config.settings import (
     DataConfig,
     DataPreparationConfig,
@@ -25,5 +26,7 @@ __all__ = [
     "ServingConfig",
     "TrainingConfig",
     "WorkbenchConfig",
+    "has_local_instance_storage",
     "load_config",
+    "volume_kms_key_allowed",
 ]

@@ -1,9 +1,11 @@
 #!/bin/bash
 #
 # OVERVIEW
-# Runs as root at every start of the notebook instance (including the first, right after on_create.sh). Nothing is
-# downloaded from the internet: helpers come from the artifacts bucket through the S3 gateway endpoint, packages from
-# the platform's CodeArtifact repository, and the SageMaker API is reached through its VPC endpoint.
+# Runs as root at every start of the notebook instance, including the first, right after on_create.sh (which leaves
+# all of this to this script, so the first boot does it once). Every start needs it again: the root volume, where the
+# helpers, /etc/pip.conf, the schedules and the kernel list live, is reset at each start. Nothing is downloaded from the
+# internet: helpers come from the CDK assets bucket (the Workbench stack's file asset) through the S3 gateway
+# endpoint, packages from the platform's CodeArtifact repository, and the SageMaker API through its VPC endpoint.
 #   1. installs the helper scripts (notebook_lifecycle/helpers/ in the repository) into /opt/platform-workbench/helpers;
 #   2. points pip at CodeArtifact with a fresh token (renewed every 6 hours);
 #   3. writes the platform's resource names to /home/ec2-user/SageMaker/.platform/env (KEY=value lines) and env.json,

@@ -4,7 +4,7 @@
 # Builds, checks or repairs the persistent Python environment of the notebook and registers it as the Jupyter kernel
 # "Python 3 (nlp-platform)". The environment is a venv on the notebook's volume (it survives stop and start) with the
 # packages of requirements-notebook.txt, installed from the platform's CodeArtifact repository (pip is configured by
-# codeartifact_pip.sh). The build takes minutes, so on_create.sh and on_start.sh start this script in the background
+# codeartifact_pip.sh). The build takes minutes, so on_start.sh starts this script in the background at every start
 # as the notebook user. It is idempotent and serialised by a lock: when the venv matches the requirements and the base
 # Python, it only registers the kernel again (the kernel list lives on the root volume, which a restart resets).
 #

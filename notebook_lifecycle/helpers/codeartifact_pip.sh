@@ -4,7 +4,7 @@
 # Points pip at the platform's CodeArtifact PyPI repository, the notebook's only package index (the instance has no
 # internet access; the repository proxies public PyPI and is reached through the VPC endpoints). It asks CodeArtifact
 # for a 12-hour authorization token and writes it into the site-wide pip configuration, readable by root and the
-# notebook user only. on_create.sh and on_start.sh run it; cron (or a systemd timer) runs it again every 6 hours so
+# notebook user only. on_start.sh runs it at every start; cron (or a systemd timer) runs it again every 6 hours so
 # the token never expires while the instance is up. The token is never printed.
 #
 # PARAMETERS (positional)

@@ -297,17 +297,70 @@ def test_on_start_fails_clearly_when_the_helpers_object_is_missing(sandbox: Sand
     assert "NoSuchKey s3://dev-artifacts-bucket/gone.zip" in result.stderr
 
 
-def test_on_create_installs_helpers_and_builds_the_environment_in_the_background(sandbox: Sandbox) -> None:
+def build_command(sandbox: Sandbox) -> str:
+    return f"sudo -u {getpass.getuser()} -H bash {sandbox.helpers_dir}/build_environment.sh {sandbox.platform_dir}"
+
+
+def boot_work(sandbox: Sandbox) -> dict[str, int]:
+    """How often the per-boot work ran so far: helper copies, CodeArtifact tokens, environment builds started."""
+    return {
+        "helpers": sum(
+            line.startswith(f"aws s3 cp --only-show-errors --region eu-west-1 {HELPERS_URI}") for line in sandbox.log
+        ),
+        "token": sum(line.startswith("aws codeartifact get-authorization-token") for line in sandbox.log),
+        "build": sandbox.log.count(build_command(sandbox)),
+    }
+
+
+def first_boot(sandbox: Sandbox) -> None:
+    """What SageMaker runs when it creates an instance: on_create.sh, then on_start.sh."""
+    for script in ("on_create.sh", "on_start.sh"):
+        result = sandbox.run(LIFECYCLE_DIR / script)
+        assert result.returncode == 0, (script, result.stderr)
+    wait_for_log_line(sandbox, build_command(sandbox))
+    time.sleep(0.5)  # a second background build, if any, would be logged by now
+
+
+def test_first_boot_installs_the_helpers_fetches_a_token_and_starts_the_build_once(sandbox: Sandbox) -> None:
+    first_boot(sandbox)
+
+    assert boot_work(sandbox) == {"helpers": 1, "token": 1, "build": 1}
+    assert (sandbox.helpers_dir / "build_environment.sh").exists()
+    assert Path(sandbox.env["PLATFORM_PIP_CONF"]).exists()
+    assert (sandbox.platform_dir / "env").exists()
+
+
+def test_a_later_start_installs_everything_again_on_the_reset_root_volume(sandbox: Sandbox) -> None:
+    first_boot(sandbox)
+    # A stop and start resets the root volume (helpers, /etc); only the notebook volume keeps the platform folder.
+    shutil.rmtree(sandbox.helpers_dir.parent)
+    Path(sandbox.env["PLATFORM_PIP_CONF"]).unlink()
+
+    result = sandbox.run(LIFECYCLE_DIR / "on_start.sh")
+
+    assert result.returncode == 0, result.stderr
+    wait_for_log_line(sandbox, build_command(sandbox))
+    assert boot_work(sandbox)["helpers"] == 2 and boot_work(sandbox)["token"] == 2
+    assert (sandbox.helpers_dir / "autostop.py").exists()
+    assert Path(sandbox.env["PLATFORM_PIP_CONF"]).exists()
+
+
+def test_on_create_contacts_nothing_and_prepares_the_platform_folder(sandbox: Sandbox) -> None:
     result = sandbox.run(LIFECYCLE_DIR / "on_create.sh")
 
     assert result.returncode == 0, result.stderr
-    assert (sandbox.helpers_dir / "build_environment.sh").exists()
-    assert Path(sandbox.env["PLATFORM_PIP_CONF"]).exists()
-    wait_for_log_line(
-        sandbox,
-        f"sudo -u {getpass.getuser()} -H bash {sandbox.helpers_dir}/build_environment.sh {sandbox.platform_dir}",
-    )
-    assert "background" in result.stdout
+    assert sandbox.log == []
+    assert (sandbox.platform_dir / "logs").is_dir()
+    assert not sandbox.helpers_dir.exists()
+    assert "on_start.sh installs the helpers" in result.stdout
+
+
+def test_on_create_refuses_to_run_without_the_parameter_block(sandbox: Sandbox) -> None:
+    result = sandbox.run(LIFECYCLE_DIR / "on_create.sh", parameters=None)
+
+    assert result.returncode == 1
+    assert "on_create: parameter NOTEBOOK_INSTANCE_NAME is empty or not set" in result.stderr
+    assert not sandbox.platform_dir.exists()
 
 
 FAKE_BASE_PYTHON = """#!/bin/bash

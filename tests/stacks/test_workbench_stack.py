@@ -19,7 +19,7 @@ from aws_cdk.assertions import Template
 import components.notebook_workbench as notebook_workbench
 from components.notebook_workbench import LIFECYCLE_DIR, NotebookWorkbench, lifecycle_script
 from components.package_repository import PackageRepository
-from config import NotebookUserConfig, PlatformConfig, load_config
+from config import NotebookUserConfig, PlatformConfig, load_config, volume_kms_key_allowed
 
 # The parameters of the lifecycle scripts (notebook_lifecycle/README.md, "Contract with the CDK component").
 CONTRACT_PARAMETERS = {
@@ -401,6 +401,10 @@ def object_grants(stage: Any) -> dict[str, set[str]]:
     return found
 
 
+READ_ACTIONS = {"s3:GetObject"}
+WRITE_ACTIONS = {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+
+
 def test_role_reads_and_writes_only_the_notebook_prefixes_of_the_buckets(stage: Any) -> None:
     grants = object_grants(stage)
     assert set(grants) == {
@@ -408,16 +412,34 @@ def test_role_reads_and_writes_only_the_notebook_prefixes_of_the_buckets(stage: 
         "ArtifactsBucket/notebooks/*",
     }  # fmt: skip
     for writable in ("RawBucket/notebooks/*", "RawBucket/datasets/*", "ArtifactsBucket/notebooks/*"):
-        assert {"s3:GetObject*", "s3:PutObject"} <= grants[writable], writable
+        assert grants[writable] == READ_ACTIONS | WRITE_ACTIONS, writable
     for read_only in ("CuratedBucket/notebooks/*", "CuratedBucket/datasets/*"):
-        assert grants[read_only] == {"s3:GetObject*", "s3:GetBucket*", "s3:List*"}, read_only
+        assert grants[read_only] == READ_ACTIONS, read_only
 
 
-def test_role_lists_only_the_notebook_prefixes(stage: Any) -> None:
-    for statement in statements_with(stage, "s3:ListBucket"):
-        assert statement["Action"] == ["s3:ListBucket"]
-        prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
-        assert {p.rstrip("*").rstrip("/") for p in prefixes} <= {"notebooks", "datasets"}
+def bucket_level_statements(stage: Any) -> dict[str, list[dict[str, Any]]]:
+    """Bucket logical id to the statements whose resources include the bucket itself (not its objects)."""
+    buckets = {json.dumps(bucket_arn(stage, b)): b for b in ("RawBucket", "CuratedBucket", "ArtifactsBucket")}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for statement in statements(stage):
+        for resource in statement["Resource"]:
+            if json.dumps(resource) in buckets:
+                found.setdefault(buckets[json.dumps(resource)], []).append(statement)
+    return found
+
+
+def test_role_lists_the_buckets_only_under_the_notebook_prefixes(stage: Any) -> None:
+    # A bucket-wide s3:List* (what CDK's grant_read writes) would make any prefix condition meaningless.
+    expected = {"RawBucket": {"notebooks/*", "datasets/*"}, "CuratedBucket": {"notebooks/*", "datasets/*"},
+                "ArtifactsBucket": {"notebooks/*"}}  # fmt: skip
+    found = bucket_level_statements(stage)
+    assert set(found) == set(expected)
+    for bucket, bucket_statements in found.items():
+        listing = [s for s in bucket_statements if "s3:ListBucket" in s["Action"]]
+        assert [s["Action"] for s in listing] == [["s3:ListBucket"]], bucket
+        assert listing[0]["Condition"] == {"StringLike": {"s3:prefix": sorted(expected[bucket])}}, bucket
+        others = [s for s in bucket_statements if s not in listing]
+        assert all(s["Action"] == ["s3:GetBucketLocation"] and "Condition" not in s for s in others), others
 
 
 def test_role_uses_the_platform_key_and_no_other(stage: Any) -> None:
@@ -495,28 +517,74 @@ def test_job_creation_requires_the_vpc_network_isolation_the_key_and_configured_
     config = config_of(stage)
     network = stage.template("network").to_json()["Resources"]
     subnets = [imported(stage, "network", {"Ref": k}) for k, v in network.items() if v["Type"] == "AWS::EC2::Subnet"]
-    (statement,) = statements_with(stage, action)
-    assert statement["Action"] == [action]
-    kind = "training-job" if "Training" in action else "processing-job"
-    assert [text_of(r) for r in statement["Resource"]] == [arn(kind, f"{config.prefix}-*")]
+    found = statements_with(stage, action)
+    assert found
+    allowed_types = []
+    for statement in found:
+        assert statement["Action"] == [action]
+        kind = "training-job" if "Training" in action else "processing-job"
+        assert [text_of(r) for r in statement["Resource"]] == [arn(kind, f"{config.prefix}-*")]
+        condition = statement["Condition"]
+        lists = condition["ForAllValues:StringEquals"]
+        assert sorted(map(json.dumps, lists["sagemaker:VpcSubnets"])) == sorted(map(json.dumps, subnets))
+        (security_group,) = lists["sagemaker:VpcSecurityGroupIds"]
+        assert "WorkloadSecurityGroup" in security_group["Fn::ImportValue"]
+        assert condition["Bool"] == {"sagemaker:NetworkIsolation": "true"}
+        assert condition["StringEquals"]["sagemaker:OutputKmsKey"] == key_arn(stage)
+        # ForAllValues is true when a key is absent: the Null condition makes each list key mandatory.
+        assert {k: condition["Null"][k] for k in ("sagemaker:VpcSubnets", "sagemaker:VpcSecurityGroupIds",
+                                                   "sagemaker:InstanceTypes")} == dict.fromkeys(
+            ("sagemaker:VpcSubnets", "sagemaker:VpcSecurityGroupIds", "sagemaker:InstanceTypes"), "false"
+        )  # fmt: skip
+        assert set(condition) == {"Null", "ForAllValues:StringEquals", "Bool", "StringEquals"}
+        allowed_types += lists["sagemaker:InstanceTypes"]
+    assert sorted(allowed_types) == [getattr(config.training, instance_type_setting)]
+
+
+def volume_key_rule(statement: dict[str, Any]) -> tuple[Any, Any]:
+    """What a job statement asks of the volume key: (StringEquals value, Null value)."""
     condition = statement["Condition"]
-    # ForAllValues is true when a key is absent: the Null condition makes each list key mandatory.
-    assert condition["Null"] == {
-        "sagemaker:VpcSubnets": "false",
-        "sagemaker:VpcSecurityGroupIds": "false",
-        "sagemaker:InstanceTypes": "false",
+    return condition["StringEquals"].get("sagemaker:VolumeKmsKey"), condition["Null"].get("sagemaker:VolumeKmsKey")
+
+
+@pytest.mark.parametrize("action", ["sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob"])
+def test_job_volume_key_follows_the_instance_types_storage(stage: Any, action: str) -> None:
+    # SageMaker rejects VolumeKmsKeyId for types with local NVMe storage: requiring it there denies every such job.
+    for statement in statements_with(stage, action):
+        instance_types = statement["Condition"]["ForAllValues:StringEquals"]["sagemaker:InstanceTypes"]
+        (allowed,) = {volume_kms_key_allowed(t) for t in instance_types}
+        assert volume_key_rule(statement) == ((key_arn(stage), None) if allowed else (None, "true")), instance_types
+
+
+def test_gpu_training_jobs_are_not_required_to_send_a_volume_key(stage: Any) -> None:
+    # The configured training types (ml.g5.*) have local NVMe storage; the processing type (ml.m5.*) an EBS volume.
+    (training,) = statements_with(stage, "sagemaker:CreateTrainingJob")
+    assert volume_key_rule(training) == (None, "true")
+    (processing,) = statements_with(stage, "sagemaker:CreateProcessingJob")
+    assert volume_key_rule(processing) == (key_arn(stage), None)
+
+
+def test_job_statements_split_mixed_instance_types_by_storage() -> None:
+    stack = cdk.Stack(cdk.App(), "MixedTypesCase")
+    workbench = small_workbench(stack, {"nlp-test-ann": NotebookUserConfig(name="ann")})
+    workbench.allow_sagemaker_jobs(
+        job_name_prefix="nlp-test",
+        subnets=[ec2.Subnet.from_subnet_attributes(stack, "JobSubnet", subnet_id="subnet-0a1b2c3d")],
+        security_group=ec2.SecurityGroup.from_security_group_id(stack, "JobGroup", "sg-0a1b2c3d"),
+        key=kms.Key(stack, "JobKey"),
+        training_instance_types=["ml.g5.xlarge", "ml.m5.xlarge", "ml.p4d.24xlarge", "ml.c5.2xlarge"],
+        processing_instance_types=["ml.m5.xlarge"],
+        execution_role_name_prefix="nlp-test-sagemaker-",
+    )
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    training = [
+        s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "sagemaker:CreateTrainingJob"
+    ]
+    by_types = {
+        tuple(s["Condition"]["ForAllValues:StringEquals"]["sagemaker:InstanceTypes"]): volume_key_rule(s)[1]
+        for s in training
     }
-    lists = condition["ForAllValues:StringEquals"]
-    assert sorted(map(json.dumps, lists["sagemaker:VpcSubnets"])) == sorted(map(json.dumps, subnets))
-    (security_group,) = lists["sagemaker:VpcSecurityGroupIds"]
-    assert "WorkloadSecurityGroup" in security_group["Fn::ImportValue"]
-    assert lists["sagemaker:InstanceTypes"] == [getattr(config.training, instance_type_setting)]
-    assert condition["Bool"] == {"sagemaker:NetworkIsolation": "true"}
-    assert condition["StringEquals"] == {
-        "sagemaker:VolumeKmsKey": key_arn(stage),
-        "sagemaker:OutputKmsKey": key_arn(stage),
-    }
-    assert set(condition) == {"Null", "ForAllValues:StringEquals", "Bool", "StringEquals"}
+    assert by_types == {("ml.c5.2xlarge", "ml.m5.xlarge"): None, ("ml.g5.xlarge", "ml.p4d.24xlarge"): "true"}
 
 
 def test_role_reads_the_logs_of_its_own_jobs_only(stage: Any) -> None:
@@ -548,8 +616,7 @@ def test_pass_role_is_limited_to_platform_execution_roles_passed_to_sagemaker(st
 
 # Every wildcard in the role's policy, each one reviewed: CDK grant actions, prefixes that a grant scopes, resource ids
 # generated at run time, and actions that have no resource type.
-ALLOWED_WILDCARD_ACTIONS = {"s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*",
-                            "kms:GenerateDataKey*", "kms:ReEncrypt*"}  # fmt: skip
+ALLOWED_WILDCARD_ACTIONS = {"kms:GenerateDataKey*", "kms:ReEncrypt*"}
 RESOURCE_STAR_ACTIONS = {"sts:GetServiceBearerToken", "sagemaker:ListModelPackages"}
 
 
@@ -596,7 +663,7 @@ def test_acknowledged_wildcards_of_the_role_carry_reasons(stage: Any) -> None:
     (policy,) = resources(stage, "AWS::IAM::ManagedPolicy").values()
     acknowledged = policy["Metadata"]["cdk_nag"]["rules_to_suppress"]
     assert all(rule["id"].startswith("AwsSolutions-IAM5[") and len(rule["reason"]) >= 30 for rule in acknowledged)
-    assert {"AwsSolutions-IAM5[Resource::*]", "AwsSolutions-IAM5[Action::s3:GetObject*]"} <= {
+    assert {"AwsSolutions-IAM5[Resource::*]", "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]"} <= {
         rule["id"] for rule in acknowledged
     }
 
