@@ -106,6 +106,11 @@ CDK_PROVIDER_HANDLER_CHECKS = {("checkov", "CKV_AWS_115"), ("checkov", "CKV_AWS_
                                ("cfn_nag", "W58"), ("cfn_nag", "W89"), ("cfn_nag", "W92")}  # fmt: skip
 
 
+# The training pipeline's Lambda step runs in the VPC; it has no DLQ or reserved concurrency (reasons in the metadata).
+RESOLVER_FUNCTION = "TrainingPipelineResolveInputsFunction094282E2"
+RESOLVER_FUNCTION_CHECKS = {("checkov", "CKV_AWS_115"), ("checkov", "CKV_AWS_116"), ("cfn_nag", "W92")}
+
+
 def scanner_justifications(template: Template) -> dict[tuple[str, str, str], str]:
     """(logical id, scanner, check id) to the reason, for every justification in ``template``."""
     found = {}
@@ -130,7 +135,20 @@ def test_scanner_justifications_are_exactly_the_reviewed_ones(stage: Any) -> Non
             ("CustomVpcRestrictDefaultSGCustomResourceProviderHandlerDC833E5E", *check)
             for check in CDK_PROVIDER_HANDLER_CHECKS
         },
-        "pipeline": set(),
+        "pipeline": {
+            ("DataPreparationRolePermissionsA3F74332", "checkov", "CKV_AWS_111"),
+            ("DataPreparationRolePermissionsA3F74332", "cfn_nag", "W13"),
+            ("TrainingPipelineResolveInputsRolePermissions51CBCE80", "checkov", "CKV_AWS_111"),
+            ("TrainingPipelineResolveInputsRolePermissions51CBCE80", "cfn_nag", "W13"),
+            *((RESOLVER_FUNCTION, *check) for check in RESOLVER_FUNCTION_CHECKS),
+            *((policy, "cfn_nag", "W13") for policy in (
+                "TrainingPipelineTrainingRolePermissions9AFEECF8",
+                "TrainingPipelineEvaluationRolePermissionsFC9DEAA2",
+                "TrainingPipelinePipelineRolePermissions9552B1F6",
+                "BatchInferencePipelineModelRolePermissions3D64AE9D",
+                "BatchInferencePipelinePipelineRolePermissions3816699A",
+            )),
+        },
         "workbench": {("NotebooksRolePermissions282D0675", "cfn_nag", "W13")},
     }  # fmt: skip
     found = {part: scanner_justifications(template) for part, template in stage.templates.items()}
@@ -140,13 +158,15 @@ def test_scanner_justifications_are_exactly_the_reviewed_ones(stage: Any) -> Non
 
 
 def test_every_lambda_function_in_the_templates_is_justified_or_reviewed(stage: Any) -> None:
-    # Only aws-cdk-lib's own provider handlers are Lambda functions today; each carries the six justifications.
+    # aws-cdk-lib's own provider handlers carry the six justifications; the pipeline's VPC function three.
     for part, template in stage.templates.items():
         justifications = scanner_justifications(template)
         for logical_id in template.find_resources("AWS::Lambda::Function"):
-            assert {(scanner, check) for (lid, scanner, check) in justifications if lid == logical_id} == (
-                CDK_PROVIDER_HANDLER_CHECKS
-            ), (part, logical_id)
+            expected = RESOLVER_FUNCTION_CHECKS if logical_id == RESOLVER_FUNCTION else CDK_PROVIDER_HANDLER_CHECKS
+            assert {(scanner, check) for (lid, scanner, check) in justifications if lid == logical_id} == (expected), (
+                part,
+                logical_id,
+            )
 
 
 def test_justify_for_scanners_writes_the_metadata_each_scanner_reads() -> None:
