@@ -192,65 +192,6 @@ class NotebookWorkbench(Construct):
             self.instances[name] = instance
             self.lifecycle_configs[name] = lifecycle
 
-    def allow_pipeline_executions(self, pipeline_name: str) -> iam.Grant:
-        """Let the notebooks start, follow and stop executions of the SageMaker pipeline ``pipeline_name``."""
-        pipeline_arn = self._sagemaker_arn("pipeline", pipeline_name)
-        executions_arn = f"{pipeline_arn}/execution/*"
-        grant = iam.Grant.add_to_principal(
-            grantee=self.role,
-            actions=[
-                "sagemaker:StartPipelineExecution",
-                "sagemaker:DescribePipeline",
-                "sagemaker:ListPipelineExecutions",
-            ],
-            resource_arns=[pipeline_arn],
-        ).combine(
-            iam.Grant.add_to_principal(
-                grantee=self.role,
-                actions=[
-                    "sagemaker:DescribePipelineExecution",
-                    "sagemaker:ListPipelineExecutionSteps",
-                    "sagemaker:StopPipelineExecution",
-                ],
-                resource_arns=[executions_arn],
-            )
-        )
-        acknowledge(
-            self.role.policy,
-            f"AwsSolutions-IAM5[Resource::{self._finding_arn('pipeline', pipeline_name)}/execution/*]",
-            f"Executions of the {pipeline_name} pipeline only: their ids are generated when a run starts.",
-        )
-        return grant
-
-    def allow_model_registry_read(self, model_package_group_name: str) -> iam.Grant:
-        """Let the notebooks list model packages and describe the group ``model_package_group_name`` and its versions.
-
-        ``sagemaker:ListModelPackages`` has no resource type, so it names ``*``; the policy acknowledges
-        ``AwsSolutions-IAM5[Resource::*]`` once for every such action (see ``_grant_notebook_runtime``).
-        """
-        grant = iam.Grant.add_to_principal(
-            grantee=self.role,
-            actions=["sagemaker:DescribeModelPackageGroup"],
-            resource_arns=[self._sagemaker_arn("model-package-group", model_package_group_name)],
-        )
-        grant = grant.combine(
-            iam.Grant.add_to_principal(
-                grantee=self.role,
-                actions=["sagemaker:DescribeModelPackage"],
-                resource_arns=[f"{self._sagemaker_arn('model-package', model_package_group_name)}/*"],
-            )
-        )
-        grant = grant.combine(
-            iam.Grant.add_to_principal(grantee=self.role, actions=["sagemaker:ListModelPackages"], resource_arns=["*"])
-        )
-        acknowledge(
-            self.role.policy,
-            f"AwsSolutions-IAM5[Resource::{self._finding_arn('model-package', model_package_group_name)}/*]",
-            f"Describe the versions of the {model_package_group_name} group only; version numbers are assigned "
-            "when the pipeline registers a model.",
-        )
-        return grant
-
     def allow_invoke_endpoint(self, endpoint_name: str) -> iam.Grant:
         """Let the notebooks call (and describe) the SageMaker endpoint named ``endpoint_name``."""
         return iam.Grant.add_to_principal(

@@ -80,6 +80,15 @@ class JobPlacement:
         }
 
 
+def _acknowledge_for(grantee: iam.IGrantable, finding_id: str, reason: str) -> None:
+    """Acknowledge a wildcard a grant wrote into a platform role's policy, where the finding lands."""
+    if isinstance(grantee, PlatformRole):
+        acknowledge(grantee.policy, finding_id, reason)
+
+
+_ACCOUNT_ARN = "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>"
+
+
 class ModelRegistry(Construct):
     """The model package group models are registered in, with grants for readers and approvers.
 
@@ -104,6 +113,16 @@ class ModelRegistry(Construct):
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Describe the group and its versions, list them."""
+        _acknowledge_for(
+            grantee,
+            f"AwsSolutions-IAM5[Resource::{_ACCOUNT_ARN}:model-package/{self.group_name}/*]",
+            f"Versions of the {self.group_name} group only; version numbers are assigned at registration.",
+        )
+        _acknowledge_for(
+            grantee,
+            "AwsSolutions-IAM5[Resource::*]",
+            "sagemaker:ListModelPackages has no resource type; it lists package metadata, not model data.",
+        )
         return (
             iam.Grant.add_to_principal(
                 grantee=grantee, actions=["sagemaker:DescribeModelPackageGroup"], resource_arns=[self.group_arn]
@@ -150,6 +169,11 @@ class _Pipeline(Construct):
 
     def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
         """Start, follow and stop executions (and read their steps)."""
+        _acknowledge_for(
+            grantee,
+            f"AwsSolutions-IAM5[Resource::{_ACCOUNT_ARN}:pipeline/{self.pipeline_name}/execution/*]",
+            f"Executions of the {self.pipeline_name} pipeline only: their ids are generated when a run starts.",
+        )
         return iam.Grant.add_to_principal(
             grantee=grantee,
             actions=[

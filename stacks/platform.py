@@ -78,6 +78,9 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
         subnets=network.subnets,
         security_group=network.workload_security_group,
         data_preparation=pipeline.data_preparation,
+        training_pipeline=pipeline.training,
+        batch_inference_pipeline=pipeline.batch_inference,
+        model_registry=pipeline.registry,
         description=f"SageMaker NLP platform ({config.stage}): notebook instances and package repository",
         **common,
     )

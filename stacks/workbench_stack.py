@@ -11,6 +11,7 @@ from constructs import Construct
 from components.data_preparation_job import DataPreparationJob
 from components.notebook_workbench import NotebookWorkbench
 from components.package_repository import PackageRepository
+from components.training_pipeline import BatchInferencePipeline, ModelRegistry, TrainingPipeline
 from config import PlatformConfig
 from stacks.removal import removal_policy
 
@@ -19,9 +20,9 @@ class WorkbenchStack(cdk.Stack):
     """One notebook instance per configured user, their shared role and lifecycle configs, and the CodeArtifact
     repository that proxies PyPI for notebooks and training jobs.
 
-    The notebooks' role is wired here to what the other stacks hold: the data preparation job (start and follow
-    runs), the training pipeline and model package group (by their configured names, so the Pipeline stack may
-    create them later), the endpoint (by name), and SageMaker jobs under the conditions of
+    The notebooks' role is wired here to what the other stacks hold, through their grants: the data preparation
+    job (start and follow runs), both pipelines (start and follow executions), the model registry (read and
+    approve), the endpoint (by name: the Serving stack deploys later), and SageMaker jobs under the conditions of
     :meth:`NotebookWorkbench.allow_sagemaker_jobs`.
 
     Attributes other stacks use: ``workbench`` (``role``; None when the stage configures no users) and
@@ -41,6 +42,9 @@ class WorkbenchStack(cdk.Stack):
         subnets: ec2.SelectedSubnets,
         security_group: ec2.ISecurityGroup,
         data_preparation: DataPreparationJob,
+        training_pipeline: TrainingPipeline,
+        batch_inference_pipeline: BatchInferencePipeline,
+        model_registry: ModelRegistry,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -62,6 +66,8 @@ class WorkbenchStack(cdk.Stack):
                 subnets=subnets,
                 security_group=security_group,
                 data_preparation=data_preparation,
+                pipelines=(training_pipeline, batch_inference_pipeline),
+                model_registry=model_registry,
                 removal=removal,
             )
 
@@ -76,6 +82,8 @@ class WorkbenchStack(cdk.Stack):
         subnets: ec2.SelectedSubnets,
         security_group: ec2.ISecurityGroup,
         data_preparation: DataPreparationJob,
+        pipelines: tuple[TrainingPipeline, BatchInferencePipeline],
+        model_registry: ModelRegistry,
         removal: cdk.RemovalPolicy,
     ) -> NotebookWorkbench:
         """The users' notebook instances, their role wired to the platform's resources, and one output per user."""
@@ -95,15 +103,16 @@ class WorkbenchStack(cdk.Stack):
             package_repository=self.package_repository,
             parameters={
                 "GLUE_JOB_NAME": data_preparation.job_name,
-                "PIPELINE_NAME": config.training_pipeline_name,
-                "MODEL_PACKAGE_GROUP_NAME": config.model_package_group_name,
+                "PIPELINE_NAME": pipelines[0].pipeline_name,
+                "MODEL_PACKAGE_GROUP_NAME": model_registry.group_name,
                 "ENDPOINT_NAME": endpoint_name,
             },
             removal_policy=removal,
         )
         data_preparation.grant_start_run(workbench.role)
-        workbench.allow_pipeline_executions(config.training_pipeline_name)
-        workbench.allow_model_registry_read(config.model_package_group_name)
+        for pipeline in pipelines:
+            pipeline.grant_start_execution(workbench.role)
+        model_registry.grant_approve(workbench.role)
         # By name: the Serving stack deploys after this one, and only while a model is configured.
         workbench.allow_invoke_endpoint(config.endpoint_name)
         workbench.allow_sagemaker_jobs(

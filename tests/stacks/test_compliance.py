@@ -86,7 +86,8 @@ def test_acknowledged_findings_are_exactly_the_reviewed_ones(stage: Any) -> None
         *(account_arn.format(service="logs", resource=f"log-group:/aws/sagemaker/{kind}Jobs{suffix}")
           for kind in ("Training", "Processing") for suffix in (":*", f":log-stream:{prefix}-*")),
         *(f"{notebook_log_group}:log-stream:{config.notebook_name(user)}/*" for user in config.workbench.users),
-        account_arn.format(service="sagemaker", resource=f"pipeline/{config.training_pipeline_name}/execution/*"),
+        *(account_arn.format(service="sagemaker", resource=f"pipeline/{name}/execution/*")
+          for name in (config.training_pipeline_name, config.batch_inference_pipeline_name)),
         account_arn.format(service="sagemaker", resource=f"model-package/{config.model_package_group_name}/*"),
         account_arn.format(service="sagemaker", resource=f"training-job/{prefix}-*"),
         account_arn.format(service="sagemaker", resource=f"processing-job/{prefix}-*"),

@@ -15,6 +15,11 @@ def of_type(template: Any, resource_type: str) -> dict[str, Any]:
     return {k: v for k, v in template.to_json()["Resources"].items() if v["Type"] == resource_type}
 
 
+def of_glue_job(template: Any, resource_type: str) -> dict[str, Any]:
+    """Resources of the data preparation job (the stack also holds the SageMaker pipelines)."""
+    return {k: v for k, v in of_type(template, resource_type).items() if k.startswith("DataPreparation")}
+
+
 def glue_job(stage: Any) -> dict[str, Any]:
     (job,) = of_type(stage.template("pipeline"), "AWS::Glue::Job").values()
     return dict(job["Properties"])
@@ -93,8 +98,8 @@ def test_glue_5_logs_go_to_encrypted_log_groups_created_by_the_stack(dev: Any, p
         (security_configuration,) = of_type(template, "AWS::Glue::SecurityConfiguration").values()
         security_name = security_configuration["Properties"]["Name"]
         assert security_name == f"{config.prefix}-data-preparation"
-        (role_id,) = of_type(template, "AWS::IAM::Role")
-        groups = of_type(template, "AWS::Logs::LogGroup")
+        (role_id,) = of_glue_job(template, "AWS::IAM::Role")
+        groups = of_glue_job(template, "AWS::Logs::LogGroup")
         names = {_joined(group["Properties"]["LogGroupName"]): group_id for group_id, group in groups.items()}
         role_ref = json.dumps({"Ref": role_id})
         assert set(names) == {f"{prefix}/{security_name}-role/<{role_ref}>/{kind}" for kind in ("error", "output")}
@@ -110,8 +115,8 @@ def test_glue_5_logs_go_to_encrypted_log_groups_created_by_the_stack(dev: Any, p
 
 def test_role_writes_logs_only_to_the_jobs_two_log_groups(stage: Any) -> None:
     template = stage.template("pipeline")
-    group_arns = [{"Fn::GetAtt": [group_id, "Arn"]} for group_id in of_type(template, "AWS::Logs::LogGroup")]
-    (policy,) = of_type(template, "AWS::IAM::ManagedPolicy").values()
+    group_arns = [{"Fn::GetAtt": [group_id, "Arn"]} for group_id in of_glue_job(template, "AWS::Logs::LogGroup")]
+    (policy,) = of_glue_job(template, "AWS::IAM::ManagedPolicy").values()
     logs_statements = [
         s
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
@@ -153,7 +158,7 @@ def test_default_arguments_read_the_default_raw_prefix_and_write_the_default_cur
 
 
 def test_role_reads_the_raw_bucket_under_datasets_only(stage: Any) -> None:
-    (policy,) = of_type(stage.template("pipeline"), "AWS::IAM::ManagedPolicy").values()
+    (policy,) = of_glue_job(stage.template("pipeline"), "AWS::IAM::ManagedPolicy").values()
     raw = [
         _joined(resource)
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
@@ -182,7 +187,7 @@ def test_role_is_assumed_by_glue_and_has_no_managed_aws_policy(stage: Any) -> No
 
 
 def test_role_reads_raw_and_writes_curated_datasets_only(stage: Any) -> None:
-    (policy,) = of_type(stage.template("pipeline"), "AWS::IAM::ManagedPolicy").values()
+    (policy,) = of_glue_job(stage.template("pipeline"), "AWS::IAM::ManagedPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     s3_writes = [s for s in statements if any(a.startswith("s3:Put") for a in _actions(s))]
     assert s3_writes, statements
@@ -202,7 +207,7 @@ def test_role_reads_raw_and_writes_curated_datasets_only(stage: Any) -> None:
 
 
 def test_role_reads_exactly_the_two_script_objects_of_the_asset_bucket(stage: Any) -> None:
-    (policy,) = of_type(stage.template("pipeline"), "AWS::IAM::ManagedPolicy").values()
+    (policy,) = of_glue_job(stage.template("pipeline"), "AWS::IAM::ManagedPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     asset_reads = [s for s in statements if "cdk-hnb659fds-assets" in json.dumps(s)]
     assert len(asset_reads) == 1

@@ -241,8 +241,11 @@ def test_images_come_from_the_region_facts_mapping(stage: Any, definitions: dict
     assert mapping["us-east-1"] == {"value": "763104351884"}
     assert mapping["ap-east-1"]["value"] != "763104351884"
     image = step(definitions[names(stage)[0]], "Train")["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
-    assert re.fullmatch(r"<Fn::FindInMap>\.dkr\.ecr\.<Ref:AWS::Region>\.<Ref:AWS::URLSuffix>/"
-                        r"huggingface-pytorch-training:2\.9\.0-transformers5\.3\.0-gpu-py312-cu130-ubuntu22\.04", image)  # fmt: skip
+    expected = (
+        r"<Fn::FindInMap>\.dkr\.ecr\.<Ref:AWS::Region>\.<Ref:AWS::URLSuffix>/"
+        r"huggingface-pytorch-training:2\.9\.0-transformers5\.3\.0-gpu-py312-cu130-ubuntu22\.04"
+    )
+    assert re.fullmatch(expected, image), image
 
 
 def test_batch_inference_splits_lines_with_kms_in_the_vpc_and_isolated(stage: Any, definitions: dict[str, Any]) -> None:
@@ -279,9 +282,9 @@ def test_pipeline_role_creates_jobs_only_with_the_platform_settings(stage: Any) 
     ):
         conditions = by_action[action]["Condition"]
         assert conditions["Bool"] == {"sagemaker:NetworkIsolation": "true"}
-        assert conditions["Null"] == {
-            "sagemaker:InstanceTypes": "false", "sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"
-        }  # fmt: skip
+        assert conditions["Null"] == dict.fromkeys(
+            ("sagemaker:InstanceTypes", "sagemaker:VpcSubnets", "sagemaker:VpcSecurityGroupIds"), "false"
+        )
         assert conditions["ForAllValues:StringEquals"]["sagemaker:InstanceTypes"] == [instance_type]
         assert "sagemaker:OutputKmsKey" in conditions["StringEquals"]
         assert ("sagemaker:VolumeKmsKey" in conditions["StringEquals"]) is volume_kms_key_allowed(instance_type)

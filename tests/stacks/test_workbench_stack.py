@@ -463,23 +463,26 @@ def test_role_starts_and_follows_runs_of_the_data_preparation_job_only(stage: An
     assert text_of(resource) == f"arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:job/<{json.dumps(job)}>"
 
 
-def test_role_starts_and_describes_executions_of_the_training_pipeline_only(stage: Any) -> None:
-    pipeline = config_of(stage).training_pipeline_name
+def test_role_starts_and_describes_executions_of_the_two_platform_pipelines_only(stage: Any) -> None:
+    config = config_of(stage)
+    pipelines = sorted((config.training_pipeline_name, config.batch_inference_pipeline_name))
     (start,) = statements_with(stage, "sagemaker:StartPipelineExecution")
-    assert [text_of(r) for r in start["Resource"]] == [arn("pipeline", pipeline)]
+    assert sorted(text_of(r) for r in start["Resource"]) == [arn("pipeline", p) for p in pipelines]
     (describe,) = statements_with(stage, "sagemaker:DescribePipelineExecution")
-    assert [text_of(r) for r in describe["Resource"]] == [arn("pipeline", f"{pipeline}/execution/*")]
+    assert sorted(text_of(r) for r in describe["Resource"]) == [arn("pipeline", f"{p}/execution/*") for p in pipelines]
 
 
-def test_role_reads_the_model_package_group_of_the_platform(stage: Any) -> None:
+def test_role_reads_and_approves_the_model_packages_of_the_platform_group_only(stage: Any) -> None:
     group = config_of(stage).model_package_group_name
     (group_statement,) = statements_with(stage, "sagemaker:DescribeModelPackageGroup")
     assert [text_of(r) for r in group_statement["Resource"]] == [arn("model-package-group", group)]
     (packages,) = statements_with(stage, "sagemaker:DescribeModelPackage")
     assert [text_of(r) for r in packages["Resource"]] == [arn("model-package", f"{group}/*")]
+    (approve,) = statements_with(stage, "sagemaker:UpdateModelPackage")
+    assert [text_of(r) for r in approve["Resource"]] == [arn("model-package", f"{group}/*")]
     (listing,) = statements_with(stage, "sagemaker:ListModelPackages")
     assert listing["Action"] == ["sagemaker:ListModelPackages"]
-    assert not [s for s in statements(stage) if "sagemaker:UpdateModelPackage" in s["Action"]]
+    assert not [s for s in statements(stage) if "sagemaker:DeleteModelPackage" in s["Action"]]
 
 
 def test_role_invokes_the_platform_endpoint_only(stage: Any) -> None:
@@ -626,6 +629,7 @@ def test_every_wildcard_in_the_role_is_one_a_grant_could_not_avoid(stage: Any) -
         "RawBucket/notebooks/*", "RawBucket/datasets/*", "CuratedBucket/notebooks/*", "CuratedBucket/datasets/*",
         "ArtifactsBucket/notebooks/*",
         arn("pipeline", f"{config.training_pipeline_name}/execution/*"),
+        arn("pipeline", f"{config.batch_inference_pipeline_name}/execution/*"),
         arn("model-package", f"{config.model_package_group_name}/*"),
         arn("training-job", f"{config.prefix}-*"),
         arn("processing-job", f"{config.prefix}-*"),
