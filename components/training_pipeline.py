@@ -48,8 +48,8 @@ BATCH_OUTPUT_PREFIX = "batch-inference/predictions"
 JSON_LINES = "application/jsonlines"
 PROCESSING = "/opt/ml/processing"
 # The code channel: with network isolation the container cannot download sagemaker_submit_directory from S3, so
-# the archive arrives as an input channel (what the SageMaker SDK does for isolated jobs).
-SUBMIT_DIRECTORY = "/opt/ml/input/data/code/sourcedir.tar.gz"
+# the archive arrives as an input channel (what the SageMaker SDK does for isolated jobs), under its object's name.
+CODE_CHANNEL_DIR = "/opt/ml/input/data/code"
 METRIC_DEFINITIONS = (
     {"Name": "train:loss", "Regex": r"\| loss ([0-9.]+) \|"},
     {"Name": "train:samples_per_second", "Regex": r"\| ([0-9.]+) samples/s \|"},
@@ -57,9 +57,9 @@ METRIC_DEFINITIONS = (
     {"Name": "validation:macro_f1", "Regex": r"validation: accuracy [0-9.]+, macro F1 ([0-9.]+)"},
     {"Name": "test:accuracy", "Regex": r"test: accuracy ([0-9.]+)"},
 )
-# Extracts the evaluation bundle, then runs evaluate.py with the Processing paths; "$@" carries the flags.
+# Extracts the evaluation bundle (the asset object is <hash>.gz) and runs evaluate.py; "$@" carries the flags.
 EVALUATE_ENTRYPOINT = (
-    "set -euo pipefail; mkdir -p /tmp/code; tar -xzf /opt/ml/processing/input/code/*.tar.gz -C /tmp/code; "
+    "set -euo pipefail; mkdir -p /tmp/code; tar -xzf /opt/ml/processing/input/code/*.gz -C /tmp/code; "
     'exec python3 /tmp/code/evaluate.py "$@"'
 )
 
@@ -388,7 +388,7 @@ class TrainingPipeline(_Pipeline):
 
         hyperparameters = {
             "sagemaker_program": pd.hyperparameter("train.py"),
-            "sagemaker_submit_directory": pd.hyperparameter(SUBMIT_DIRECTORY),
+            "sagemaker_submit_directory": pd.hyperparameter(f"{CODE_CHANNEL_DIR}/{self.code.asset.s3_object_key}"),
             "sagemaker_container_log_level": pd.hyperparameter(20),
             "epochs": pd.hyperparameter(epochs),
             "learning_rate": pd.hyperparameter(learning_rate),

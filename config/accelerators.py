@@ -54,7 +54,7 @@ _INSTANCE_TYPE = re.compile(r"^ml\.(?P<family>[a-z0-9-]+)\.(?P<size>[a-z0-9]+)$"
 
 def gpus_per_instance(instance_type: str) -> int:
     """GPUs of a SageMaker instance type such as ``ml.g5.12xlarge`` (4); 0 for a type without GPUs."""
-    match = _INSTANCE_TYPE.match(instance_type)
+    match = _INSTANCE_TYPE.fullmatch(instance_type)
     if match is None:
         raise ValueError(f"{instance_type!r} is not a SageMaker instance type like ml.g5.xlarge")
     return _GPUS.get(match["family"], {}).get(match["size"], 0)

@@ -186,12 +186,6 @@ def test_gpus_per_instance_of_a_malformed_type_raises_naming_it(instance_type: s
         gpus_per_instance(instance_type)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/accelerators.py:52 _INSTANCE_TYPE ends in '$' and is used with .match (line 57), "
-    "so a trailing newline passes: gpus_per_instance('ml.g5.xlarge\\n') returns 1 instead of raising "
-    "(fix: fullmatch or \\Z)",
-)
 def test_gpus_per_instance_of_a_type_with_a_trailing_newline_raises() -> None:
     with pytest.raises(ValueError, match="not a SageMaker instance type"):
         gpus_per_instance("ml.g5.xlarge\n")

@@ -32,6 +32,8 @@ def _flatten(value: Any) -> str:
         return f"<GetAtt:{'.'.join(value['Fn::GetAtt'])}>"
     if isinstance(value, dict) and "Ref" in value:
         return f"<Ref:{value['Ref']}>"
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        return value["Fn::Sub"]
     return f"<{next(iter(value))}>"
 
 
@@ -178,7 +180,12 @@ def test_hyperparameters_are_json_strings_and_torchrun_only_where_it_applies(
         else:
             assert set(value) == {"Std:Join"} and value["Std:Join"]["On"] == "", key
     assert json.loads(hyperparameters["sagemaker_program"]) == "train.py"
-    assert json.loads(hyperparameters["sagemaker_submit_directory"]) == "/opt/ml/input/data/code/sourcedir.tar.gz"
+    # The code channel holds the archive under its object's name (the asset hash): the directory must name it.
+    (code,) = [c for c in step(definitions[names(stage)[0]], "Train")["Arguments"]["InputDataConfig"]
+               if c["ChannelName"] == "code"]  # fmt: skip
+    object_name = code["DataSource"]["S3DataSource"]["S3Uri"].rsplit("/", 1)[1]
+    assert re.fullmatch(r"[0-9a-f]{64}\.gz", object_name)
+    assert json.loads(hyperparameters["sagemaker_submit_directory"]) == f"/opt/ml/input/data/code/{object_name}"
     assert ("sagemaker_torch_distributed_enabled" in hyperparameters) is config.distributed
     assert config.distributed is (stage.app.node.try_get_context("stage") == "prod")  # 1x A10G dev, 4x A10G prod
 
