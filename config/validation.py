@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection, Iterable
 from functools import cache
 
+import botocore.model
 import botocore.session
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy "Days"); the API model documents them in
@@ -34,15 +35,26 @@ def fail(key: str, value: object, allowed: str) -> ConfigError:
 
 
 @cache
+def _session() -> botocore.session.Session:
+    """One botocore session per process: its loader keeps each parsed API model, which takes tens of milliseconds to
+    load, so every rule after the first reads it from memory."""
+    return botocore.session.get_session()
+
+
+@cache
+def _service_model(service: str) -> botocore.model.ServiceModel:
+    return _session().get_service_model(service)
+
+
+@cache
 def _service_enum(service: str, shape: str) -> frozenset[str]:
-    model = botocore.session.get_session().get_service_model(service)
-    return frozenset(model.shape_for(shape).enum)
+    return frozenset(_service_model(service).shape_for(shape).enum)
 
 
 @cache
 def available_regions() -> frozenset[str]:
     """Regions where SageMaker is offered, from botocore's bundled endpoint data (no network)."""
-    return frozenset(botocore.session.get_session().get_available_regions("sagemaker"))
+    return frozenset(_session().get_available_regions("sagemaker"))
 
 
 def _suggest(value: str, allowed: Iterable[str], limit: int = 6) -> str:
