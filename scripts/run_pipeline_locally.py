@@ -220,7 +220,9 @@ class IntrinsicResolver:
         if not intrinsic:
             return {key: self.resolve(item, stack, f"{where}.{key}") for key, item in value.items()}
         name = intrinsic[0]
-        if len(value) != 1 or name not in SUPPORTED_INTRINSICS:
+        if len(value) != 1:
+            raise LocalRunError(f"{stack} {where}: {name} must be the only key of its object, got {sorted(value)}")
+        if name not in SUPPORTED_INTRINSICS:
             raise LocalRunError(
                 f"{stack} {where}: intrinsic {name} is not supported by the local run (it resolves "
                 f"{', '.join(SUPPORTED_INTRINSICS)}); change the component so the definition uses one of those"
@@ -375,6 +377,15 @@ class LocalBucket:
                     found[key] = path
         return dict(sorted(found.items()))
 
+    def object(self, key: str) -> Path | None:
+        """The file of the object ``key``, or None (without listing its folder)."""
+        if key in self.files:
+            return self.files[key]
+        for layer in self.layers:
+            if key and (layer / key).is_file():
+                return layer / key
+        return None
+
 
 class LocalObjectStore:
     """The buckets of a local run; also the resolver function's ``ObjectStore`` (``read_text``, ``has_prefix``)."""
@@ -389,8 +400,8 @@ class LocalObjectStore:
         if name not in self.buckets:
             known = ", ".join(f"{b.name} ({b.layers[-1] if b.layers else 'cdk.out assets'})" for b in self._listed())
             raise StepFailure(
-                f"bucket {name!r} is not one of this run's buckets ({known}); a _LATEST pointer copied from a deployed "
-                "bucket names that bucket: pass --curated-bucket-name with its name"
+                f"bucket {name!r} is not one of this run's buckets ({known}); if it is the curated bucket (a _LATEST "
+                "pointer copied from a deployed bucket names it), pass --curated-bucket-name with its name"
             )
         return self.buckets[name]
 
@@ -409,7 +420,7 @@ class LocalObjectStore:
         return str((bucket.layers[-1] if bucket.layers else Path(".")) / key)
 
     def read_text(self, bucket: str, key: str) -> str | None:
-        found = self.bucket(bucket).objects(key).get(key)
+        found = self.bucket(bucket).object(key)
         return found.read_text(encoding="utf-8") if found else None
 
     def has_prefix(self, bucket: str, prefix: str) -> bool:
@@ -417,7 +428,7 @@ class LocalObjectStore:
 
     def get(self, uri: str) -> Path | None:
         bucket, key = split_s3_uri(uri)
-        return self.bucket(bucket).objects(key).get(key)
+        return self.bucket(bucket).object(key)
 
     def put(self, uri: str, source: Path) -> Path:
         bucket_name, key = split_s3_uri(uri)
@@ -787,6 +798,15 @@ def plan_steps(steps: Sequence[dict[str, Any]]) -> list[PlannedStep]:
 def rebase_container_paths(text: str, root: Path) -> str:
     """Point the container paths ``/opt/ml...`` and ``/tmp...`` in ``text`` at the step's container folder."""
     return _CONTAINER_PATH.sub(lambda match: f"{root}{match[1]}", text)
+
+
+def container_path(path: str, root: Path, what: str) -> Path:
+    """A job's local path (``/opt/ml/processing/test``) inside the step's container folder; others are refused, so a
+    definition cannot make the run write outside its work folder."""
+    local = Path(rebase_container_paths(path, root))
+    if not local.is_relative_to(root):
+        raise StepFailure(f"{what} {path!r} is not under /opt/ml or /tmp, where a local run places a job's files")
+    return local
 
 
 def job_environment(root: Path, region: str, network_isolation: bool, extra: Mapping[str, str]) -> dict[str, str]:
@@ -1204,7 +1224,7 @@ class PipelineExecution:
             local_path = checkpoint.get("LocalPath", "/opt/ml/checkpoints")
             if local_path != "/opt/ml/checkpoints":
                 notes.append(f"checkpoints in {local_path}: the script must write there, not /opt/ml/checkpoints")
-            checkpoint_dir = Path(rebase_container_paths(local_path, root))
+            checkpoint_dir = container_path(local_path, root, "CheckpointConfig.LocalPath")
             checkpoint_dir.mkdir(parents=True, exist_ok=True)
             previous = self.store.list_objects(checkpoint["S3Uri"].rstrip("/") + "/")
             if previous:
@@ -1281,8 +1301,17 @@ class PipelineExecution:
             source = item.get("S3Input")
             if source is None or source.get("S3DataType", "S3Prefix") != "S3Prefix":
                 raise StepFailure(f"step {name}: input {item.get('InputName')!r} is not an S3Prefix input: {item!r}")
-            destination = Path(rebase_container_paths(source["LocalPath"], root))
+            destination = container_path(source["LocalPath"], root, f"input {item['InputName']!r} LocalPath")
             self.store.download(source["S3Uri"], destination, f"input {item['InputName']!r}")
+        outputs = request.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        output_dirs: dict[str, Path] = {}
+        for output in outputs:
+            if "S3Output" not in output:
+                raise StepFailure(f"step {name}: output {output.get('OutputName')!r} has no S3Output")
+            where = f"output {output['OutputName']!r} LocalPath"
+            # SageMaker creates the output folders before the container starts.
+            output_dirs[output["OutputName"]] = container_path(output["S3Output"]["LocalPath"], root, where)
+            output_dirs[output["OutputName"]].mkdir(parents=True, exist_ok=True)
         config = root / "opt" / "ml" / "config"
         config.mkdir(parents=True, exist_ok=True)
         (config / "processingjobconfig.json").write_text(
@@ -1313,14 +1342,8 @@ class PipelineExecution:
             raise StepFailure(f"MaxRuntimeInSeconds {timeout} exceeded: the processing job was stopped")
         if returncode != 0:
             raise StepFailure(f"AlgorithmError: {_last_error_line(tail)} (exit code {returncode})")
-        outputs = request.get("ProcessingOutputConfig", {}).get("Outputs", [])
         for output in outputs:
-            target = output.get("S3Output")
-            if target is None:
-                raise StepFailure(f"step {name}: output {output.get('OutputName')!r} has no S3Output")
-            local = Path(rebase_container_paths(target["LocalPath"], root))
-            if local.is_dir():
-                self.store.put_tree(target["S3Uri"], local)
+            self.store.put_tree(output["S3Output"]["S3Uri"], output_dirs[output["OutputName"]])
         by_name = {output["OutputName"]: output for output in outputs}
         read: list[str] = []
         for declared in step.get("PropertyFiles", []):

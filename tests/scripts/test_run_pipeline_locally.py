@@ -469,3 +469,9 @@ def test_container_paths_are_rebased_and_nothing_else(tmp_path: Path) -> None:
     )
     for untouched in ("s3://bucket/tmp/x", "/opt/mlflow", "/var/tmp/x", "train.py"):
         assert runner.rebase_container_paths(untouched, tmp_path) == untouched
+
+
+def test_a_job_path_outside_the_container_folders_is_refused(tmp_path: Path) -> None:
+    assert runner.container_path("/opt/ml/processing/test", tmp_path, "x") == tmp_path / "opt/ml/processing/test"
+    with pytest.raises(runner.StepFailure, match=re.escape("input 'test' LocalPath '/data/test' is not under /opt/ml")):
+        runner.container_path("/data/test", tmp_path, "input 'test' LocalPath")
