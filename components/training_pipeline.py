@@ -50,12 +50,13 @@ PROCESSING = "/opt/ml/processing"
 # The code channel: with network isolation the container cannot download sagemaker_submit_directory from S3, so
 # the archive arrives as an input channel (what the SageMaker SDK does for isolated jobs), under its object's name.
 CODE_CHANNEL_DIR = "/opt/ml/input/data/code"
+# What the training job's log reports: train.py logs the splits of its channels (test accuracy is measured and gated
+# by the Evaluate step, the job never sees the test split).
 METRIC_DEFINITIONS = (
     {"Name": "train:loss", "Regex": r"\| loss ([0-9.]+) \|"},
     {"Name": "train:samples_per_second", "Regex": r"\| ([0-9.]+) samples/s \|"},
     {"Name": "validation:accuracy", "Regex": r"validation: accuracy ([0-9.]+)"},
     {"Name": "validation:macro_f1", "Regex": r"validation: accuracy [0-9.]+, macro F1 ([0-9.]+)"},
-    {"Name": "test:accuracy", "Regex": r"test: accuracy ([0-9.]+)"},
 )
 # Extracts the evaluation bundle (the asset object is <hash>.gz) and runs evaluate.py; "$@" carries the flags.
 EVALUATE_ENTRYPOINT = (
