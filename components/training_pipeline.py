@@ -29,7 +29,7 @@ from components.log_retention import retention_days
 from components.platform_role import PlatformRole
 from components.sagemaker_jobs import JobExecutionRole, dlc_image_uri, volume_kms_key
 from components.source_bundle import SourceBundle
-from config import TrainingConfig
+from config import PRETRAINED_PREFIX, TrainingConfig
 from config.instance_storage import volume_kms_key_allowed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ RESOLVER_CODE = ROOT / "lambda_handlers" / "resolve_dataset"
 
 # Where things live in the buckets (the contract the roles are scoped to).
 CURATED_DATASETS = "datasets/default"
-PRETRAINED_PREFIX = "pretrained"
+# PRETRAINED_PREFIX comes from config: scripts/stage_base_model.py writes there without importing the CDK.
 MODELS_PREFIX = "models"
 CHECKPOINTS_PREFIX = "checkpoints"
 EVALUATION_PREFIX = "evaluation"

@@ -2,6 +2,7 @@
 
 from config.instance_storage import has_local_instance_storage, volume_kms_key_allowed
 from config.settings import (
+    PRETRAINED_PREFIX,
     DataConfig,
     DataPreparationConfig,
     NetworkConfig,
@@ -16,6 +17,7 @@ from config.validation import ConfigError
 
 __all__ = [
     "DEFAULT_STAGE",
+    "PRETRAINED_PREFIX",
     "STAGES",
     "ConfigError",
     "DataConfig",

@@ -28,6 +28,17 @@ MODEL_APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*?,/#L W-]+")
 _RATE = re.compile(r"rate\((?P<value>[1-9][0-9]*) (?P<unit>minute|minutes|hour|hours|day|days)\)")
+_BASE_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+
+PRETRAINED_PREFIX = "pretrained"
+"""Folder of the artifacts bucket holding the base models, one subfolder per name: the training job's ``pretrained``
+channel reads ``s3://<artifacts>/pretrained/<name>/`` and scripts/stage_base_model.py writes it."""
+
+
+def check_base_model_name(key: str, value: str) -> None:
+    """A base model folder name: 1-100 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    if not _BASE_MODEL_NAME.fullmatch(value):
+        raise fail(key, value, "1-100 lower-case letters, digits, '.', '_', '-', starting with a letter or digit")
 
 
 def check_schedule(key: str, value: str) -> None:
@@ -229,7 +240,8 @@ class TrainingConfig:
     approval_status: str = "PendingManualApproval"
     """Status of a registered model: PendingManualApproval (a person approves) or Approved. Default pending."""
     base_model_name: str = "all-minilm-l6-v2"
-    """Folder under ``s3://<artifacts>/pretrained/`` holding the base model (scripts/stage_base_model.py)."""
+    """Folder under ``s3://<artifacts>/pretrained/`` holding the base model, the default of the pipeline's
+    ``BaseModel`` parameter and of scripts/stage_base_model.py's ``--name``. Default all-minilm-l6-v2."""
     schedule: str | None = None
     """Optional EventBridge schedule starting the training pipeline (``cron(...)`` or ``rate(...)``). Default none."""
     notification_emails: tuple[str, ...] = ()
@@ -265,8 +277,7 @@ class TrainingConfig:
         if not 0 < self.learning_rate <= 1:
             raise fail("training.learning_rate", self.learning_rate, "a number above 0 and at most 1")
         check_one_of("training.approval_status", self.approval_status, MODEL_APPROVAL_STATUSES)
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,99}", self.base_model_name):
-            raise fail("training.base_model_name", self.base_model_name, "lower-case letters, digits, '.', '_', '-'")
+        check_base_model_name("training.base_model_name", self.base_model_name)
         if self.schedule is not None:
             check_schedule("training.schedule", self.schedule)
         for email in self.notification_emails:
@@ -375,6 +386,10 @@ class PlatformConfig:
     def prefix(self) -> str:
         """``<project>-<stage>``: the start of every stack and physical resource name."""
         return f"{self.project}-{self.stage}"
+
+    def stack_name(self, part: str) -> str:
+        """The CloudFormation stack of one part of the stage: ``<project>-<stage>-<part>`` (``nlp-dev-data``)."""
+        return f"{self.prefix}-{part}"
 
     @property
     def training_pipeline_name(self) -> str:

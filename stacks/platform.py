@@ -40,14 +40,14 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
 
     data = DataStack(
         scope,
-        f"{config.prefix}-data",
+        config.stack_name("data"),
         config=config,
         description=f"SageMaker NLP platform ({config.stage}): key, buckets, Glue database",
         **common,
     )
     network = NetworkStack(
         scope,
-        f"{config.prefix}-network",
+        config.stack_name("network"),
         config=config,
         key=data.key,
         description=f"SageMaker NLP platform ({config.stage}): isolated VPC and endpoints",
@@ -55,7 +55,7 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
     )
     pipeline = PipelineStack(
         scope,
-        f"{config.prefix}-pipeline",
+        config.stack_name("pipeline"),
         config=config,
         key=data.key,
         raw_bucket=data.raw_bucket,
@@ -69,7 +69,7 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
     )
     workbench = WorkbenchStack(
         scope,
-        f"{config.prefix}-workbench",
+        config.stack_name("workbench"),
         config=config,
         key=data.key,
         raw_bucket=data.raw_bucket,
