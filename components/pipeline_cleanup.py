@@ -11,9 +11,9 @@ kept too. Note that CloudFormation also deletes the resource when a deploy remov
 stage to ``data.retain_on_delete``), which runs the cleanup then.
 
 A plain ``CustomResource`` whose service token is this function, rather than ``custom_resources.Provider``: the
-Provider adds a framework function outside the VPC with an inline policy, an AWS managed policy and an unencrypted
-log group of its own (a dozen more compliance findings) for what the handler does itself in a few lines (answer the
-pre-signed response URL).
+Provider adds a framework function of its own (outside the VPC, AWSLambdaBasicExecutionRole, an inline policy, no
+dead-letter queue or reserved concurrency), 12 more cdk-nag findings across the four packs on a minimal stack, for
+what the handler does itself in a few lines: answer CloudFormation's pre-signed response URL.
 """
 
 from __future__ import annotations
