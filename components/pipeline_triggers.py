@@ -98,6 +98,9 @@ class PipelineTriggers(Construct):
                 ],
             )
 
+        # The rules that start executions (what a cleanup before deletion must outlive).
+        self.start_rules: list[events.CfnRule] = [self.on_data_prepared, *([self.schedule] if self.schedule else [])]
+
         events.Rule(
             self,
             "OnFailedExecution",

@@ -29,6 +29,7 @@ from components.log_retention import retention_days
 from components.platform_role import PlatformRole
 from components.sagemaker_jobs import JobExecutionRole, dlc_image_uri, volume_kms_key
 from components.source_bundle import SourceBundle
+from components.vpc_function import create_after_role_policy, grant_network_interfaces
 from config import PRETRAINED_PREFIX, TrainingConfig
 from config.instance_storage import volume_kms_key_allowed
 
@@ -141,6 +142,25 @@ class ModelRegistry(Construct):
             )
         )
 
+    def grant_delete_packages(self, grantee: iam.IGrantable) -> iam.Grant:
+        """List the group's versions and delete them (what empties the group before CloudFormation deletes it)."""
+        _acknowledge_for(
+            grantee,
+            f"AwsSolutions-IAM5[Resource::{_ACCOUNT_ARN}:model-package/{self.group_name}/*]",
+            f"Versions of the {self.group_name} group only; version numbers are assigned at registration.",
+        )
+        _acknowledge_for(
+            grantee,
+            "AwsSolutions-IAM5[Resource::*]",
+            "sagemaker:ListModelPackages has no resource type; it lists package metadata, not model data.",
+        )
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:DeleteModelPackage"], resource_arns=[self.packages_arn]
+        ).combine(
+            # ListModelPackages has no resource type.
+            iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:ListModelPackages"], resource_arns=["*"])
+        )
+
     def grant_approve(self, grantee: iam.IGrantable) -> iam.Grant:
         """Read the registry and set the approval status of its versions (how a model is approved)."""
         return self.grant_read(grantee).combine(
@@ -192,6 +212,23 @@ class _Pipeline(Construct):
                     "sagemaker:StopPipelineExecution",
                     "sagemaker:RetryPipelineExecution",
                 ],
+                resource_arns=[f"{self.pipeline_arn}/execution/*"],
+            )
+        )
+
+    def grant_stop_executions(self, grantee: iam.IGrantable) -> iam.Grant:
+        """List the executions and stop them, nothing else (what a cleanup before deletion needs)."""
+        _acknowledge_for(
+            grantee,
+            f"AwsSolutions-IAM5[Resource::{_ACCOUNT_ARN}:pipeline/{self.pipeline_name}/execution/*]",
+            f"Executions of the {self.pipeline_name} pipeline only: their ids are generated when a run starts.",
+        )
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:ListPipelineExecutions"], resource_arns=[self.pipeline_arn]
+        ).combine(
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["sagemaker:StopPipelineExecution"],
                 resource_arns=[f"{self.pipeline_arn}/execution/*"],
             )
         )
@@ -819,28 +856,10 @@ class _DatasetResolver(Construct):
         )
         curated_bucket.grant_read(self.role, f"{CURATED_DATASETS}/*")
         placement.key.grant_decrypt(self.role)
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="FunctionNetworkInterfaces",
-                actions=[
-                    "ec2:CreateNetworkInterface",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:AssignPrivateIpAddresses",
-                    "ec2:UnassignPrivateIpAddresses",
-                ],
-                resources=["*"],
-            )
-        )
+        grant_network_interfaces(self.role)
         self.log_group.grant_write(self.role)
         _acknowledge_bucket_grants(self.role.policy, {curated_bucket: [CURATED_DATASETS]})
-        function_resource = self.function.node.default_child
-        assert isinstance(function_resource, cdk.CfnResource)  # an L2 Function always has its CfnFunction
-        # The function already waits for its role through Fn::GetAtt (cfn-lint W3005 on the explicit edge); it must
-        # wait for the role's policy too, which a VPC function needs at creation.
-        policy_resource = self.role.policy.node.default_child
-        assert isinstance(policy_resource, cdk.CfnResource)
-        function_resource.add_override("DependsOn", [cdk.Stack.of(self).get_logical_id(policy_resource)])
+        function_resource = create_after_role_policy(self.function, self.role)
         dlq_reason = (
             "SageMaker Pipelines invokes this function synchronously and fails the step with its error; a dead-letter "
             "queue only receives failed asynchronous invocations."

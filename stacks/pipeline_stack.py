@@ -1,5 +1,5 @@
 """Pipeline stack: data preparation (Glue), the SageMaker training and batch inference pipelines, the model registry,
-their triggers and notifications."""
+their triggers and notifications, and (where the stage destroys its data on deletion) the run-time cleanup."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from constructs import Construct
 
 from components.compliance import justify_for_scanners
 from components.data_preparation_job import DataPreparationJob
+from components.pipeline_cleanup import PipelineCleanup
 from components.pipeline_triggers import PipelineTriggers
 from components.training_pipeline import BatchInferencePipeline, JobPlacement, ModelRegistry, TrainingPipeline
 from config import PlatformConfig
@@ -22,7 +23,8 @@ class PipelineStack(cdk.Stack):
     """The Glue data preparation job, the training and batch inference pipelines, the registry and triggers.
 
     Attributes other stacks use: ``data_preparation`` (``job_name``, ``grant_start_run``), ``training`` and
-    ``batch_inference`` (``grant_start_execution``), ``registry`` (``grant_read``, ``grant_approve``).
+    ``batch_inference`` (``grant_start_execution``), ``registry`` (``grant_read``, ``grant_approve``). ``cleanup`` is
+    the :class:`PipelineCleanup` where the stage destroys its data on deletion (dev), else None.
     """
 
     def __init__(
@@ -118,6 +120,21 @@ class PipelineStack(cdk.Stack):
             emails=training.notification_emails,
             key=key,
         )
+        self.cleanup: PipelineCleanup | None = None
+        if removal_policy(config) == cdk.RemovalPolicy.DESTROY:
+            # Where the group goes with the stack, its packages and the pipelines' running executions go first.
+            self.cleanup = PipelineCleanup(
+                self,
+                "PipelineCleanup",
+                pipelines=[self.training, self.batch_inference],
+                registry=self.registry,
+                placement=placement,
+                log_retention_days=config.log_retention_days,
+                removal_policy=removal_policy(config),
+            )
+            # Deleted before the cleanup runs, so no trigger starts an execution while it waits.
+            for rule in self.triggers.start_rules:
+                rule.node.add_dependency(self.cleanup.resource)
         cdk.CfnOutput(self, "TrainingPipelineName", value=self.training.pipeline_name)
         cdk.CfnOutput(self, "BatchInferencePipelineName", value=self.batch_inference.pipeline_name)
         cdk.CfnOutput(self, "ModelPackageGroupName", value=self.registry.group_name)

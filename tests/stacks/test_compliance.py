@@ -110,6 +110,10 @@ CDK_PROVIDER_HANDLER_CHECKS = {("checkov", "CKV_AWS_115"), ("checkov", "CKV_AWS_
 # The training pipeline's Lambda step runs in the VPC; it has no DLQ or reserved concurrency (reasons in the metadata).
 RESOLVER_FUNCTION = "TrainingPipelineResolveInputsFunction094282E2"
 RESOLVER_FUNCTION_CHECKS = {("checkov", "CKV_AWS_115"), ("checkov", "CKV_AWS_116"), ("cfn_nag", "W92")}
+# Dev only: the custom resource that stops executions and deletes model packages on stack deletion, also in the VPC.
+CLEANUP_FUNCTION = "PipelineCleanupFunctionAA41629E"
+CLEANUP_FUNCTION_CHECKS = RESOLVER_FUNCTION_CHECKS
+CLEANUP_POLICY = "PipelineCleanupRolePermissions35605BF4"
 
 
 def scanner_justifications(template: Template) -> dict[tuple[str, str, str], str]:
@@ -142,6 +146,8 @@ def test_scanner_justifications_are_exactly_the_reviewed_ones(stage: Any) -> Non
             ("TrainingPipelineResolveInputsRolePermissions51CBCE80", "checkov", "CKV_AWS_111"),
             ("TrainingPipelineResolveInputsRolePermissions51CBCE80", "cfn_nag", "W13"),
             *((RESOLVER_FUNCTION, *check) for check in RESOLVER_FUNCTION_CHECKS),
+            *(((CLEANUP_FUNCTION, *check) for check in CLEANUP_FUNCTION_CHECKS) if dev else ()),
+            *(((CLEANUP_POLICY, "checkov", "CKV_AWS_111"), (CLEANUP_POLICY, "cfn_nag", "W13")) if dev else ()),
             *((policy, "cfn_nag", "W13") for policy in (
                 "TrainingPipelineTrainingRolePermissions9AFEECF8",
                 "TrainingPipelineEvaluationRolePermissionsFC9DEAA2",
@@ -159,11 +165,12 @@ def test_scanner_justifications_are_exactly_the_reviewed_ones(stage: Any) -> Non
 
 
 def test_every_lambda_function_in_the_templates_is_justified_or_reviewed(stage: Any) -> None:
-    # aws-cdk-lib's own provider handlers carry the six justifications; the pipeline's VPC function three.
+    # aws-cdk-lib's own provider handlers carry the six justifications; the pipeline's VPC functions three each.
+    vpc_functions = {RESOLVER_FUNCTION: RESOLVER_FUNCTION_CHECKS, CLEANUP_FUNCTION: CLEANUP_FUNCTION_CHECKS}
     for part, template in stage.templates.items():
         justifications = scanner_justifications(template)
         for logical_id in template.find_resources("AWS::Lambda::Function"):
-            expected = RESOLVER_FUNCTION_CHECKS if logical_id == RESOLVER_FUNCTION else CDK_PROVIDER_HANDLER_CHECKS
+            expected = vpc_functions.get(logical_id, CDK_PROVIDER_HANDLER_CHECKS)
             assert {(scanner, check) for (lid, scanner, check) in justifications if lid == logical_id} == (expected), (
                 part,
                 logical_id,

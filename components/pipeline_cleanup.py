@@ -1,0 +1,157 @@
+"""Run-time cleanup on stack deletion: what the pipelines create outside CloudFormation must go before they can.
+
+CloudFormation cannot delete a SageMaker pipeline with running executions nor a model package group that still holds
+packages, and both are created at run time. :class:`PipelineCleanup` is a custom resource whose function
+(``lambda_handlers/pipeline_cleanup/``) does nothing on Create and Update and, on Delete, stops the pipelines'
+running executions, waits until they have stopped and deletes the group's model packages. It depends on the pipelines
+and the group (and on its own role's policy), so CloudFormation creates it after them and deletes it before them.
+
+Only stages that destroy their data on deletion (dev) have it: where the group is retained (prod), its packages are
+kept too. Note that CloudFormation also deletes the resource when a deploy removes it from the template (switching a
+stage to ``data.retain_on_delete``), which runs the cleanup then.
+
+A plain ``CustomResource`` whose service token is this function, rather than ``custom_resources.Provider``: the
+Provider adds a framework function of its own (outside the VPC, AWSLambdaBasicExecutionRole, an inline policy, no
+dead-letter queue or reserved concurrency), 12 more cdk-nag findings across the four packs on a minimal stack, for
+what the handler does itself in a few lines: answer CloudFormation's pre-signed response URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from components.compliance import acknowledge, justify_for_scanners
+from components.log_retention import retention_days
+from components.platform_role import PlatformRole
+from components.training_pipeline import BatchInferencePipeline, JobPlacement, ModelRegistry, TrainingPipeline
+from components.vpc_function import create_after_role_policy, grant_network_interfaces
+
+CLEANUP_CODE = Path(__file__).resolve().parent.parent / "lambda_handlers" / "pipeline_cleanup"
+# The most Lambda allows: stopping a running training job takes minutes. The handler stops waiting 150 s before this.
+FUNCTION_TIMEOUT = cdk.Duration.minutes(15)
+# How long CloudFormation waits for an answer: past the function's timeout, so only a function that died unanswered
+# reaches it (instead of CloudFormation's default hour).
+ANSWER_TIMEOUT = cdk.Duration.minutes(20)
+RESOURCE_TYPE = "Custom::PipelineCleanup"
+
+
+class PipelineCleanup(Construct):
+    """On stack deletion, stop the running executions of ``pipelines`` and delete the model packages of ``registry``.
+
+    :param pipelines: the pipelines whose executions are stopped (both of the stage).
+    :param registry: the model package group that is emptied.
+    :param placement: the isolated subnets and workload security group the function runs in (it reaches SageMaker
+        through the ``sagemaker.api`` endpoint and CloudFormation's response URL through the S3 gateway endpoint),
+        and the key of its log group.
+    :param log_retention_days: retention of the function's log group. :param removal_policy: for that log group.
+
+    Attributes: ``resource`` (the custom resource), ``function``, ``role``, ``log_group``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipelines: Sequence[TrainingPipeline | BatchInferencePipeline],
+        registry: ModelRegistry,
+        placement: JobPlacement,
+        log_retention_days: int,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        names = [pipeline.pipeline_name for pipeline in pipelines]
+        self.role = PlatformRole(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Stack deletion: stops executions of {', '.join(names)}, empties {registry.group_name}",
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=placement.key,
+            retention=retention_days(log_retention_days),
+            removal_policy=removal_policy,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(CLEANUP_CODE), exclude=["__pycache__", "*.pyc"]),
+            description="Stack deletion: stop running pipeline executions, delete the model packages",
+            timeout=FUNCTION_TIMEOUT,
+            memory_size=256,
+            role=self.role,
+            log_group=self.log_group,
+            vpc=placement.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnets=list(placement.subnets)),
+            security_groups=[placement.security_group],
+        )
+        # Before the grants, whose acknowledgment of the same finding names only their own statement (the first wins).
+        acknowledge(
+            self.role.policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only sagemaker:ListModelPackages (no resource type; package metadata, not model data) and the EC2 "
+            "network-interface calls Lambda makes for a VPC function, which have no resource-level scoping.",
+        )
+        for pipeline in pipelines:
+            pipeline.grant_stop_executions(self.role)
+        registry.grant_delete_packages(self.role)
+        grant_network_interfaces(self.role)
+        self.log_group.grant_write(self.role)
+        function_resource = create_after_role_policy(self.function, self.role)
+
+        self.resource = cdk.CustomResource(
+            self,
+            "Resource",
+            service_token=self.function.function_arn,
+            resource_type=RESOURCE_TYPE,
+            properties={"PipelineNames": names, "ModelPackageGroupName": registry.group_name},
+            service_timeout=ANSWER_TIMEOUT,
+        )
+        # Deleted before what it cleans up, and before its own permissions (the function still needs them then).
+        self.resource.node.add_dependency(*(pipeline.resource for pipeline in pipelines), registry.resource)
+        self.resource.node.add_dependency(self.role.policy)
+        self._justify(function_resource)
+
+    def _justify(self, function_resource: cdk.CfnResource) -> None:
+        dlq_reason = (
+            "CloudFormation invokes this custom-resource function during stack deletion and waits for the answer it "
+            "sends to the response URL; every failure is answered as FAILED with its reason, so a dead-letter queue "
+            "would keep events nobody replays."
+        )
+        concurrency_reason = (
+            "Runs once per deletion of the stack; a reservation would subtract from the account's unreserved pool "
+            "and fails deploys on new accounts whose concurrency quota is 10."
+        )
+        justify_for_scanners(function_resource, "checkov", "CKV_AWS_116", dlq_reason)
+        justify_for_scanners(function_resource, "checkov", "CKV_AWS_115", concurrency_reason)
+        justify_for_scanners(function_resource, "cfn_nag", "W92", concurrency_reason)
+        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+            acknowledge(function_resource, f"{pack}-LambdaDLQ", dlq_reason)
+            acknowledge(function_resource, f"{pack}-LambdaConcurrency", concurrency_reason)
+        policy = self.role.policy
+        justify_for_scanners(
+            policy,
+            "checkov",
+            "CKV_AWS_111",
+            "ec2:CreateNetworkInterface and DeleteNetworkInterface on Resource *: Lambda creates the interfaces of a "
+            "VPC function under names chosen at run time; the same statement as AWSLambdaVPCAccessExecutionRole.",
+        )
+        justify_for_scanners(
+            policy,
+            "cfn_nag",
+            "W13",
+            "Resource * only for the EC2 network-interface calls Lambda makes for a VPC function and for "
+            "sagemaker:ListModelPackages, neither of which supports resource-level scoping.",
+        )
