@@ -330,7 +330,8 @@ def test_follow_prints_a_line_per_step_status_change_until_the_execution_ends(
         {"PipelineExecutionSteps": succeeded_steps(registered)[2:]},
         {"PipelineExecutionArn": EXECUTION_ARN, "SortOrder": "Ascending", "NextToken": "page-2"},
     )
-    clock, lines = Clock(), []
+    clock = Clock()
+    lines: list[str] = []
 
     result = training["follow_execution"](
         sagemaker_client,
@@ -366,7 +367,8 @@ def test_follow_says_what_still_runs_when_nothing_changes_for_a_while(
     for _ in range(4):
         expect_execution(stubber, "Executing", running)
     expect_execution(stubber, "Stopped", running)
-    clock, lines = Clock(), []
+    clock = Clock()
+    lines: list[str] = []
 
     result = training["follow_execution"](
         sagemaker_client,
