@@ -326,6 +326,8 @@ class TrainingPipeline(_Pipeline):
             subnets=placement.subnets,
             security_group=placement.security_group,
         )
+        self._artifacts_bucket = artifacts_bucket
+        self._key = placement.key
         self._grant_job_data(curated_bucket, artifacts_bucket, placement.key)
 
         self.resolver = _DatasetResolver(
@@ -358,6 +360,29 @@ class TrainingPipeline(_Pipeline):
             role=self.role,
         )
         self.resource.node.add_dependency(self.role.policy)
+
+    def grant_read_evaluations(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Read the evaluation reports that registered models' metrics point to, and nothing else of the bucket.
+
+        Each execution writes ``evaluation/<execution id>/evaluation.json`` to the artifacts bucket; a registered
+        package names it in ``ModelMetrics.ModelQuality.Statistics.S3Uri``. The grant is ``s3:GetObject`` on
+        ``evaluation/*`` and decrypt with the platform key (the reports are SSE-KMS). No listing: a reader follows
+        the URI of a package, and the reports hold metrics only, no data or model.
+        """
+        bucket = self._artifacts_bucket
+        if isinstance(grantee, PlatformRole):
+            acknowledge(
+                grantee.policy,
+                f"AwsSolutions-IAM5[Resource::{finding_reference(grantee.policy, bucket.bucket_arn)}"
+                f"/{EVALUATION_PREFIX}/*]",
+                f"Evaluation reports under {EVALUATION_PREFIX}/ only (one per execution, named by the execution id "
+                "at run time), read only: metrics of registered models, no data or model files.",
+            )
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:GetObject"],
+            resource_arns=[bucket.arn_for_objects(f"{EVALUATION_PREFIX}/*")],
+        ).combine(self._key.grant_decrypt(grantee))
 
     def _definition(
         self,

@@ -21,9 +21,9 @@ class WorkbenchStack(cdk.Stack):
     repository that proxies PyPI for notebooks and training jobs.
 
     The notebooks' role is wired here to what the other stacks hold, through their grants: the data preparation
-    job (start and follow runs), both pipelines (start and follow executions), the model registry (read and
-    approve), the endpoint (by name: the Serving stack deploys later), and SageMaker jobs under the conditions of
-    :meth:`NotebookWorkbench.allow_sagemaker_jobs`.
+    job (start and follow runs), both pipelines (start and follow executions), the training pipeline's evaluation
+    reports (read), the model registry (read and approve), the endpoint (by name: the Serving stack deploys later),
+    and SageMaker jobs under the conditions of :meth:`NotebookWorkbench.allow_sagemaker_jobs`.
 
     Attributes other stacks use: ``workbench`` (``role``; None when the stage configures no users) and
     ``package_repository`` (``grant_read``).
@@ -112,6 +112,8 @@ class WorkbenchStack(cdk.Stack):
         data_preparation.grant_start_run(workbench.role)
         for pipeline in pipelines:
             pipeline.grant_start_execution(workbench.role)
+        # The metrics of a model before approving it (notebooks/02_train_and_register.ipynb).
+        pipelines[0].grant_read_evaluations(workbench.role)
         model_registry.grant_approve(workbench.role)
         # By name: the Serving stack deploys after this one, and only while a model is configured.
         workbench.allow_invoke_endpoint(config.endpoint_name)

@@ -70,7 +70,8 @@ def test_acknowledged_findings_are_exactly_the_reviewed_ones(stage: Any) -> None
     assert our_acknowledgments(stage.template("data")) == expected
     assert our_acknowledgments(stage.template("network")) == set()
 
-    # Workbench: the notebook role's wildcards, each one acknowledged in components/notebook_workbench.py.
+    # Workbench: the notebook role's wildcards, each one acknowledged in components/notebook_workbench.py (the
+    # evaluation reports in TrainingPipeline.grant_read_evaluations).
     config = load_config(stage.app.node.try_get_context("stage"))
     prefix = config.prefix
     account_arn = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
@@ -80,7 +81,7 @@ def test_acknowledged_findings_are_exactly_the_reviewed_ones(stage: Any) -> None
     workbench_findings = {
         f"{bucket_arns['RawBucket']}/notebooks/*", f"{bucket_arns['RawBucket']}/datasets/*",
         f"{bucket_arns['CuratedBucket']}/notebooks/*", f"{bucket_arns['CuratedBucket']}/datasets/*",
-        f"{bucket_arns['ArtifactsBucket']}/notebooks/*",
+        f"{bucket_arns['ArtifactsBucket']}/notebooks/*", f"{bucket_arns['ArtifactsBucket']}/evaluation/*",
         "*",
         f"{notebook_log_group}:*",
         *(account_arn.format(service="logs", resource=f"log-group:/aws/sagemaker/{kind}Jobs{suffix}")

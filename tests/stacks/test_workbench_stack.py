@@ -409,12 +409,22 @@ def test_role_reads_and_writes_only_the_notebook_prefixes_of_the_buckets(stage: 
     grants = object_grants(stage)
     assert set(grants) == {
         "RawBucket/notebooks/*", "RawBucket/datasets/*", "CuratedBucket/notebooks/*", "CuratedBucket/datasets/*",
-        "ArtifactsBucket/notebooks/*",
+        "ArtifactsBucket/notebooks/*", "ArtifactsBucket/evaluation/*",
     }  # fmt: skip
     for writable in ("RawBucket/notebooks/*", "RawBucket/datasets/*", "ArtifactsBucket/notebooks/*"):
         assert grants[writable] == READ_ACTIONS | WRITE_ACTIONS, writable
-    for read_only in ("CuratedBucket/notebooks/*", "CuratedBucket/datasets/*"):
+    for read_only in ("CuratedBucket/notebooks/*", "CuratedBucket/datasets/*", "ArtifactsBucket/evaluation/*"):
         assert grants[read_only] == READ_ACTIONS, read_only
+
+
+def test_role_reads_the_training_pipelines_evaluation_reports_without_listing_them(stage: Any) -> None:
+    """The metrics a registered package points to (02_train_and_register.ipynb shows them before approval)."""
+    (statement,) = [s for s in statements(stage) if any("/evaluation/" in text_of(r) for r in s["Resource"])]
+    assert statement["Action"] == ["s3:GetObject"] and "Condition" not in statement
+    evaluation = [r for r in statement["Resource"] if "/evaluation/" in text_of(r)]
+    assert evaluation == [{"Fn::Join": ["", [bucket_arn(stage, "ArtifactsBucket"), "/evaluation/*"]]}]
+    listing = [s for s in bucket_level_statements(stage)["ArtifactsBucket"] if "s3:ListBucket" in s["Action"]]
+    assert [s["Condition"] for s in listing] == [{"StringLike": {"s3:prefix": ["notebooks/*"]}}]
 
 
 def bucket_level_statements(stage: Any) -> dict[str, list[dict[str, Any]]]:
@@ -627,7 +637,7 @@ def test_every_wildcard_in_the_role_is_one_a_grant_could_not_avoid(stage: Any) -
     config = config_of(stage)
     allowed_resource_wildcards = {
         "RawBucket/notebooks/*", "RawBucket/datasets/*", "CuratedBucket/notebooks/*", "CuratedBucket/datasets/*",
-        "ArtifactsBucket/notebooks/*",
+        "ArtifactsBucket/notebooks/*", "ArtifactsBucket/evaluation/*",
         arn("pipeline", f"{config.training_pipeline_name}/execution/*"),
         arn("pipeline", f"{config.batch_inference_pipeline_name}/execution/*"),
         arn("model-package", f"{config.model_package_group_name}/*"),
