@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,3 +18,12 @@ def test_a_second_synth_of_dev_gives_identical_templates(dev: Any, tmp_path: Pat
     assert sorted(first) == sorted(second)
     for name, text in first.items():
         assert text == second[name], f"{name} differs between two synths of the same stage"
+
+
+def test_the_assembly_carries_no_javascript_creation_stack_traces(stage: Any) -> None:
+    # From a Python app they name only jsii-runtime frames, and capturing them is a large share of synth time.
+    metadata = {p.name: json.loads(p.read_text()) for p in Path(stage.assembly_dir).glob("*.metadata.json")}
+    assert metadata, "the assembly has no stack metadata files"
+    kinds = {entry["type"] for entries in metadata.values() for path in entries.values() for entry in path}
+    assert "aws:cdk:logicalId" in kinds  # the metadata is there, only the traces are not
+    assert "aws:cdk:creationStack" not in kinds
