@@ -62,7 +62,7 @@ class DataPreparationJob(Construct):
 
     VPC_SERVICES = (
         VpcServiceUse(VpcService.S3, "reads raw data and its script assets, writes curated data"),
-        VpcServiceUse(VpcService.GLUE, "the Glue runtime on the workers calls the Glue API (run state, connection)"),
+        VpcServiceUse(VpcService.GLUE, "kept to be safe: AWS's guide for Glue jobs without internet lists it"),
         VpcServiceUse(VpcService.CLOUDWATCH_LOGS, "Glue 5.0 workers write the job's error and output log groups"),
         VpcServiceUse(VpcService.CLOUDWATCH_MONITORING, "--enable-metrics: workers call cloudwatch:PutMetricData"),
         VpcServiceUse(VpcService.KMS, "security configuration with the platform key (CSE-KMS bookmarks, AWS guide)"),

@@ -205,3 +205,65 @@ def test_default_security_group_is_stripped_of_its_rules(stage: Any) -> None:
 def test_roles_carry_no_inline_policies(stage: Any) -> None:
     for template in stage.templates.values():
         template.resource_count_is("AWS::IAM::Policy", 0)
+
+
+# What an action in a VPC workload's role means it calls from the VPC (an action prefix, or one action).
+SERVICE_OF_ACTION = {
+    "s3": VpcService.S3,
+    "sagemaker": VpcService.SAGEMAKER_API,
+    "sagemaker:InvokeEndpoint": VpcService.SAGEMAKER_RUNTIME,
+    "glue": VpcService.GLUE,
+    "logs": VpcService.CLOUDWATCH_LOGS,
+    "cloudwatch": VpcService.CLOUDWATCH_MONITORING,
+    "kms": VpcService.KMS,
+    "sts": VpcService.STS,
+    "codeartifact": VpcService.CODEARTIFACT_API,
+    "codeartifact:ReadFromRepository": VpcService.CODEARTIFACT_REPOSITORIES,
+    "ecr": VpcService.ECR_API,
+}
+# Permissions that AWS uses on the workload's behalf, outside the VPC: no endpoint needed for them.
+NOT_CALLED_FROM_THE_VPC = {
+    "ec2": "Lambda and Glue create the workload's network interfaces with its role",
+    "iam:PassRole": "checked by SageMaker when the workload creates a job",
+    "sts:GetServiceBearerToken": "checked by CodeArtifact when the workload calls GetAuthorizationToken",
+    "kms": "S3 uses the key server-side for SSE-KMS objects (a consumer that calls KMS itself declares it)",
+}
+LAMBDA_SERVICE_WRITES = {"logs": "Lambda ships a function's logs itself"}
+
+
+def role_actions(template: dict[str, Any], role: dict[str, Any]) -> set[str]:
+    """Every action of the managed policies attached to the role that ``role`` (a ``Fn::GetAtt``) names."""
+    role_id = role["Fn::GetAtt"][0]
+    actions: set[str] = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role_id} in resource["Properties"]["Roles"]:
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                action = statement["Action"]
+                actions.update([action] if isinstance(action, str) else action)
+    return actions
+
+
+def test_what_each_vpc_workload_may_call_is_declared(stage: Any) -> None:
+    config = load_config(stage.app.node.try_get_context("stage"))
+    consumers = {consumer.name: consumer for consumer in vpc_consumers(config)}
+    owner_of = owners(stage)
+    has_endpoint = config.serving.model_package_arn is not None
+    checked = 0
+    for (part, logical_id), what in vpc_placed_resources(stage).items():
+        template = stage.templates[part].to_json()
+        props = template["Resources"][logical_id]["Properties"]
+        if what == "SageMaker jobs of a pipeline":  # network isolation: the jobs call nothing (test_training_pipeline)
+            continue
+        exempt = {**NOT_CALLED_FROM_THE_VPC, **(LAMBDA_SERVICE_WRITES if what == "Lambda function" else {})}
+        if not has_endpoint:
+            exempt["sagemaker:InvokeEndpoint"] = "no endpoint exists to call in this stage"
+        owner = consumers[owner_of[part, logical_id]]
+        for action in role_actions(template, props.get("Role") or props["RoleArn"]):
+            prefix = action.split(":")[0]
+            if action in exempt or (prefix in exempt and action not in SERVICE_OF_ACTION):
+                continue
+            service = SERVICE_OF_ACTION.get(action) or SERVICE_OF_ACTION.get(prefix)
+            assert service is not None, f"{owner.name} may call {action}: map its service in SERVICE_OF_ACTION"
+            assert service in owner.services, f"{owner.name} may call {action} but does not declare {service.name}"
+        checked += 1
+    assert checked >= 3  # the Glue job, the resolver Lambda, and the notebooks or the cleanup Lambda
