@@ -10,7 +10,7 @@ S3 is declared too, for the record: it goes through the (free) gateway endpoint 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -120,8 +120,3 @@ def needed_by(consumers: Iterable[VpcConsumer]) -> dict[VpcService, tuple[str, .
         for use in consumer.uses:
             lines.setdefault(use.service, []).append(f"{consumer.name}: {use.reason}")
     return {service: tuple(lines[service]) for service in VpcService if service in lines}
-
-
-def interface_services(needs: Mapping[VpcService, tuple[str, ...]]) -> dict[VpcService, tuple[str, ...]]:
-    """The services of ``needs`` that take an interface endpoint (S3 uses the gateway endpoint)."""
-    return {service: reasons for service, reasons in needs.items() if not service.is_gateway}

@@ -42,8 +42,9 @@ def vpc_consumers(config: PlatformConfig) -> tuple[VpcConsumer, ...]:
     create each component (tests/stacks/test_network_stack.py checks every VPC-placed resource of the synthesized
     templates against it).
     """
-    consumers = [VpcConsumer.of(DataPreparationJob), VpcConsumer.of(TrainingPipeline)]
-    consumers.append(VpcConsumer.of(BatchInferencePipeline))
+    consumers = [
+        VpcConsumer.of(component) for component in (DataPreparationJob, TrainingPipeline, BatchInferencePipeline)
+    ]
     if removal_policy(config) == cdk.RemovalPolicy.DESTROY:
         consumers.append(VpcConsumer.of(PipelineCleanup))
     if config.workbench.users:
