@@ -13,7 +13,7 @@ export OMP_NUM_THREADS := 1
 SETUP_STAMP := $(VENV)/.setup-complete
 REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard requirements/*.txt) package.json package-lock.json
 
-.PHONY: setup synth lint test clean
+.PHONY: setup synth cost lint test clean
 
 setup: $(SETUP_STAMP) ## Create .venv, install Python and npm dependencies (re-runs when a requirements file changes)
 
@@ -32,6 +32,16 @@ synth: $(SETUP_STAMP) ## Synthesize every stack of STAGE (default dev) with the 
 	rm -rf cdk.out
 	cdk synth --quiet -c stage=$(STAGE)
 	@ls cdk.out/*.template.json
+
+COST_DIR := .build/cost
+cost: $(SETUP_STAMP) ## Synthesize dev and prod, print each one's idle and usage costs; fails when dev idle is over its goal
+	@for stage in dev prod; do \
+		echo "==> cdk synth, stage $$stage, into $(COST_DIR)/$$stage"; \
+		rm -rf "$(COST_DIR)/$$stage"; \
+		cdk synth --quiet -c stage=$$stage -o "$(COST_DIR)/$$stage" > /dev/null; \
+	done
+	@echo "==> cost report (prices: config/prices_us_east_1.json)"
+	$(PYTHON) scripts/cost_report.py dev=$(COST_DIR)/dev prod=$(COST_DIR)/prod
 
 lint: $(SETUP_STAMP) ## ruff, mypy and shellcheck
 	@echo "==> ruff"

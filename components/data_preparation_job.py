@@ -17,6 +17,7 @@ from constructs import Construct
 from components.compliance import acknowledge, finding_reference
 from components.log_retention import retention_days
 from components.platform_role import PlatformRole
+from components.vpc_services import VpcService, VpcServiceUse
 
 GLUE_JOBS_DIR = Path(__file__).resolve().parent.parent / "glue_jobs"
 GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: the line the job's local tests run on (requirements/test-glue.txt)
@@ -49,11 +50,23 @@ class DataPreparationJob(Construct):
     - default arguments pointing at ``s3://<raw>/datasets/default/`` and ``s3://<curated>/datasets/default``
       (examples go under ``datasets/notebook-examples/``, outside both).
 
+    ``VPC_SERVICES``: what the job's workers call from the VPC. KMS is there because the security configuration
+    encrypts with the platform key and AWS's Glue guide ("Creating a route to AWS KMS for VPC jobs") asks for a KMS
+    endpoint for jobs in a VPC without internet; CSE-KMS bookmarks are encrypted by the workers themselves.
+
     :param worker_type: Glue worker type (G.1X, ...). :param number_of_workers: workers including the driver.
     :param timeout_minutes: run timeout. :param max_retries: automatic retries of a failed run.
     :param log_retention_days: retention of the two log groups.
     :param removal_policy: what happens to the log groups when the stack is deleted.
     """
+
+    VPC_SERVICES = (
+        VpcServiceUse(VpcService.S3, "reads raw data and its script assets, writes curated data"),
+        VpcServiceUse(VpcService.GLUE, "kept to be safe: AWS's guide for Glue jobs without internet lists it"),
+        VpcServiceUse(VpcService.CLOUDWATCH_LOGS, "Glue 5.0 workers write the job's error and output log groups"),
+        VpcServiceUse(VpcService.CLOUDWATCH_MONITORING, "--enable-metrics: workers call cloudwatch:PutMetricData"),
+        VpcServiceUse(VpcService.KMS, "security configuration with the platform key (CSE-KMS bookmarks, AWS guide)"),
+    )
 
     def __init__(
         self,

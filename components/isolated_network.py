@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -12,36 +14,26 @@ from constructs import Construct
 from components.compliance import justify_cdk_provider_handler
 from components.log_retention import retention_days
 from components.platform_role import PlatformRole
+from components.vpc_services import VpcService
 
-# Every AWS API that notebooks, training and processing jobs, Glue and the inference Lambda call from inside the VPC.
-# S3 goes through the (free) gateway endpoint.
-INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
-    "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
-    "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
-    "SageMakerNotebook": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_NOTEBOOK,
-    "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
-    "CloudWatchLogs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
-    "CloudWatchMonitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
-    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
-    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
-    "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
-    "Glue": ec2.InterfaceVpcEndpointAwsService.GLUE,
-    "CodeArtifactApi": ec2.InterfaceVpcEndpointAwsService.CODEARTIFACT_API,
-    "CodeArtifactRepositories": ec2.InterfaceVpcEndpointAwsService.CODEARTIFACT_REPOSITORIES,
-}
+# Template metadata key on each VPC endpoint: who needs it and why (read by scripts/cost_report.py).
+NEEDED_BY_METADATA = "NeededBy"
 
 
 class IsolatedNetwork(Construct):
-    """VPC with isolated subnets only, endpoints for every API the platform calls, flow logs, locked-down SGs.
+    """VPC with isolated subnets only, endpoints for the APIs its workloads call, flow logs, locked-down SGs.
 
     - no internet gateway and no NAT: nothing inside can reach the internet, nothing outside can reach in;
-    - an S3 gateway endpoint and the interface endpoints in ``INTERFACE_ENDPOINTS`` with private DNS;
+    - an S3 gateway endpoint, and one interface endpoint with private DNS per service of ``needed_by`` (each costs per
+      AZ-hour, so only those a workload declares it calls; see ``components/vpc_services.py``). Each endpoint's
+      template metadata ``NeededBy`` lists its consumers with their reasons;
     - ``workload_security_group``: for notebooks, jobs and functions. It may reach the endpoints and S3 on 443 and
       itself on any port (multi-node training and Spark talk between their own nodes), nothing else;
     - ``endpoint_security_group``: admits 443 only from the workload group (a rule between groups, not the VPC CIDR);
     - the VPC's default security group loses all its rules;
     - flow logs of all traffic into a log group encrypted with ``encryption_key``.
 
+    :param needed_by: every service the stage's workloads call from the VPC, to ``"<consumer>: <reason>"`` lines.
     :param az_count: availability zones, one isolated subnet each.
     :param cidr: the VPC's private address range.
     :param flow_log_retention_days: retention of the flow-log group.
@@ -53,6 +45,7 @@ class IsolatedNetwork(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        needed_by: Mapping[VpcService, Sequence[str]],
         az_count: int,
         cidr: str,
         encryption_key: kms.IKey,
@@ -136,14 +129,27 @@ class IsolatedNetwork(Construct):
             self.workload_security_group, ec2.Port.all_tcp(), "Between nodes of one distributed job"
         )
 
-        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {
-            name: self.vpc.add_interface_endpoint(
-                name,
-                service=service,
+        self.interface_endpoints: dict[VpcService, ec2.InterfaceVpcEndpoint] = {}
+        for service in VpcService:
+            if service.is_gateway or service not in needed_by:
+                continue
+            endpoint = self.vpc.add_interface_endpoint(
+                service.construct_id,
+                service=service.endpoint_service,
                 private_dns_enabled=True,
                 open=False,
                 security_groups=[self.endpoint_security_group],
                 subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             )
-            for name, service in INTERFACE_ENDPOINTS.items()
-        }
+            _record_consumers(endpoint, needed_by[service])
+            self.interface_endpoints[service] = endpoint
+        s3_gateway = self.vpc.node.find_child("S3")
+        assert isinstance(s3_gateway, ec2.GatewayVpcEndpoint)  # created above through gateway_endpoints
+        _record_consumers(s3_gateway, needed_by.get(VpcService.S3, ()))
+
+
+def _record_consumers(endpoint: ec2.GatewayVpcEndpoint | ec2.InterfaceVpcEndpoint, lines: Sequence[str]) -> None:
+    """Write who needs ``endpoint`` into its template metadata, for reviewers and the cost report."""
+    resource = endpoint.node.default_child
+    assert isinstance(resource, cdk.CfnResource)
+    resource.add_metadata(NEEDED_BY_METADATA, list(lines))

@@ -20,6 +20,7 @@ from constructs import Construct
 from components.compliance import acknowledge, finding_reference, justify_for_scanners
 from components.package_repository import PackageRepository
 from components.platform_role import PlatformRole
+from components.vpc_services import VpcService, VpcServiceUse
 from config import NotebookUserConfig, volume_kms_key_allowed
 
 LIFECYCLE_DIR = Path(__file__).resolve().parent.parent / "notebook_lifecycle"
@@ -71,7 +72,27 @@ class NotebookWorkbench(Construct):
         repository, helpers URI, and per instance ``IDLE_MINUTES`` and ``NOTEBOOK_INSTANCE_NAME``.
     :param removal_policy: what happens to the instances (and their volumes), lifecycle configs and code
         repositories when the stack is deleted.
+
+    ``VPC_SERVICES`` (see :meth:`vpc_services`): what the instances call from the VPC. Not the ``notebook``
+    endpoint: it serves clients inside the VPC that open a notebook's UI, and users open it from the console.
     """
+
+    VPC_SERVICES = (
+        VpcServiceUse(VpcService.S3, "notebooks' data prefixes and the lifecycle helpers zip"),
+        VpcServiceUse(VpcService.SAGEMAKER_API, "pipelines, jobs, model approval and idle auto-stop"),
+        VpcServiceUse(VpcService.GLUE, "start and follow data preparation runs (notebooks/01_prepare_data.ipynb)"),
+        VpcServiceUse(VpcService.CLOUDWATCH_LOGS, "lifecycle and Jupyter logs; reading jobs' log streams"),
+        *PackageRepository.CLIENT_VPC_SERVICES,
+    )
+    ENDPOINT_CLIENT_SERVICES = (
+        VpcServiceUse(VpcService.SAGEMAKER_RUNTIME, "InvokeEndpoint on the stage's inference endpoint"),
+    )
+    """Added where the stage has an inference endpoint."""
+
+    @classmethod
+    def vpc_services(cls, *, invokes_endpoint: bool) -> tuple[VpcServiceUse, ...]:
+        """What the notebooks call from the VPC; the runtime API only where the stage has an endpoint to call."""
+        return cls.VPC_SERVICES + (cls.ENDPOINT_CLIENT_SERVICES if invokes_endpoint else ())
 
     def __init__(
         self,

@@ -8,6 +8,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from components.vpc_services import VpcService, VpcServiceUse
+
 PUBLIC_PYPI = "public:pypi"
 
 
@@ -15,14 +17,23 @@ class PackageRepository(Construct):
     """A CodeArtifact domain encrypted with the platform key and a repository with an external connection to PyPI.
 
     Notebooks and training jobs have no internet access; they install packages from this repository, which fetches
-    a package from public PyPI the first time someone asks for it and keeps a copy. Clients reach it through the
-    ``codeartifact.api`` and ``codeartifact.repositories`` VPC endpoints (and ``sts`` for the bearer token).
+    a package from public PyPI the first time someone asks for it and keeps a copy. Clients in the VPC reach it
+    through the endpoints in ``CLIENT_VPC_SERVICES``, which a client component adds to its own declaration. No STS
+    endpoint: the client calls only ``codeartifact:GetAuthorizationToken``; ``sts:GetServiceBearerToken`` is a
+    permission CodeArtifact checks for that call, not an API the client reaches.
 
     :param domain_name: CodeArtifact domain name, unique in the account and region (``<project>-<stage>-packages``).
     :param repository_name: repository name inside the domain. Default ``pypi``.
     :param key: the KMS key that encrypts the domain's assets.
     :param removal_policy: what happens to the domain and repository (and the cached packages) on stack deletion.
     """
+
+    CLIENT_VPC_SERVICES = (
+        VpcServiceUse(VpcService.CODEARTIFACT_API, "pip's CodeArtifact authorization token (codeartifact_pip.sh)"),
+        VpcServiceUse(VpcService.CODEARTIFACT_REPOSITORIES, "pip installs packages from the PyPI mirror"),
+        VpcServiceUse(VpcService.S3, "CodeArtifact serves package files from S3 (the gateway endpoint)"),
+    )
+    """What a client of the repository calls from inside the VPC."""
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ from components.log_retention import retention_days
 from components.platform_role import PlatformRole
 from components.training_pipeline import BatchInferencePipeline, JobPlacement, ModelRegistry, TrainingPipeline
 from components.vpc_function import create_after_role_policy, grant_network_interfaces
+from components.vpc_services import VpcService, VpcServiceUse
 
 CLEANUP_CODE = Path(__file__).resolve().parent.parent / "lambda_handlers" / "pipeline_cleanup"
 # The most Lambda allows: stopping a running training job takes minutes. The handler stops waiting 150 s before this.
@@ -55,6 +56,11 @@ class PipelineCleanup(Construct):
 
     Attributes: ``resource`` (the custom resource), ``function``, ``role``, ``log_group``.
     """
+
+    VPC_SERVICES = (
+        VpcServiceUse(VpcService.SAGEMAKER_API, "stops pipeline executions, deletes model packages on stack deletion"),
+        VpcServiceUse(VpcService.S3, "answers CloudFormation's pre-signed S3 response URL"),
+    )
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ from components.platform_role import PlatformRole
 from components.sagemaker_jobs import JobExecutionRole, dlc_image_uri, volume_kms_key
 from components.source_bundle import SourceBundle
 from components.vpc_function import create_after_role_policy, grant_network_interfaces
+from components.vpc_services import VpcService, VpcServiceUse
 from config import PRETRAINED_PREFIX, TrainingConfig
 from config.instance_storage import volume_kms_key_allowed
 
@@ -276,7 +277,17 @@ class TrainingPipeline(_Pipeline):
     :param curated_bucket: curated data (read). :param artifacts_bucket: base models (read), models, checkpoints and
     evaluations (write). :param placement: subnets, security group, key. :param registry: the model package group.
     :param log_retention_days: retention of the resolver function's logs. :param removal_policy: for that log group.
+
+    ``VPC_SERVICES``: S3 only. The training and evaluation jobs run with network isolation, so their containers call
+    nothing; SageMaker pulls the images from ECR and ships the logs and metrics outside the customer VPC, and moves
+    the channels, checkpoints and outputs through the job's VPC interfaces to S3. The resolver Lambda reads S3 only;
+    Lambda itself writes its logs.
     """
+
+    VPC_SERVICES = (
+        VpcServiceUse(VpcService.S3, "SageMaker moves the jobs' channels, checkpoints and outputs through the VPC"),
+        VpcServiceUse(VpcService.S3, "the resolver Lambda reads the _LATEST pointer and lists the run's channels"),
+    )
 
     def __init__(
         self,
@@ -696,7 +707,13 @@ class BatchInferencePipeline(_Pipeline):
     Parameters: ``ModelPackageArn`` (a version of the group), ``InputPrefix`` (JSON Lines under the curated bucket's
     ``batch-inference/input/`` or ``datasets/``), ``InstanceType``, ``InstanceCount``. Predictions go to
     ``s3://<curated>/batch-inference/predictions/<execution id>/``, one line per input line.
+
+    ``VPC_SERVICES``: S3 only; the model runs with network isolation (see :class:`TrainingPipeline`).
     """
+
+    VPC_SERVICES = (
+        VpcServiceUse(VpcService.S3, "the transform job reads inputs and the model, writes predictions via the VPC"),
+    )
 
     def __init__(
         self,

@@ -361,6 +361,9 @@ class PlatformConfig:
     data_preparation: DataPreparationConfig = field(default_factory=DataPreparationConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
+    idle_cost_goal_usd: float | None = None
+    """Most the stage may cost per month with nothing running (``make cost`` fails above it), or None for no goal.
+    Default None."""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9]{1,7}", self.stage):
@@ -374,6 +377,8 @@ class PlatformConfig:
         if (self.account is None) != (self.region is None):
             raise fail("account" if self.account is None else "region", None, "set both account and region, or neither")
         check_retention("log_retention_days", self.log_retention_days)
+        if self.idle_cost_goal_usd is not None and not 0 < self.idle_cost_goal_usd <= 1_000_000:
+            raise fail("idle_cost_goal_usd", self.idle_cost_goal_usd, "a monthly amount in USD above 0, or None")
         if self.account is None and self.network.az_count > 2:
             raise fail("network.az_count", self.network.az_count, "at most 2 unless the stage sets account and region")
         for key, value in self.tags:

@@ -39,6 +39,8 @@ def dev() -> PlatformConfig:
         data_preparation=DataPreparationConfig(worker_type="G.1X", number_of_workers=2, timeout_minutes=60),
         training=TrainingConfig(instance_type="ml.g5.xlarge", instance_count=1, use_spot=True),
         serving=ServingConfig(model_package_arn=None),
+        # Private networking stays: the interface endpoints are the ones a workload declares it calls.
+        idle_cost_goal_usd=60.0,
     )
 
 

@@ -7,11 +7,17 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from constructs import Construct
 
+from components.data_preparation_job import DataPreparationJob
+from components.notebook_workbench import NotebookWorkbench
+from components.pipeline_cleanup import PipelineCleanup
 from components.template_hygiene import drop_redundant_provider_dependencies
+from components.training_pipeline import BatchInferencePipeline, TrainingPipeline
+from components.vpc_services import VpcConsumer
 from config import PlatformConfig
 from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
 from stacks.pipeline_stack import PipelineStack
+from stacks.removal import removal_policy
 from stacks.workbench_stack import WorkbenchStack
 
 
@@ -29,11 +35,32 @@ class Platform:
         return (self.data, self.network, self.pipeline, self.workbench)
 
 
+def vpc_consumers(config: PlatformConfig) -> tuple[VpcConsumer, ...]:
+    """The components ``config``'s stage builds inside the VPC, each with the services it calls from there.
+
+    The Network stack is built first, so this follows the conditions under which the Pipeline and Workbench stacks
+    create each component (tests/stacks/test_network_stack.py checks every VPC-placed resource of the synthesized
+    templates against it).
+    """
+    consumers = [
+        VpcConsumer.of(component) for component in (DataPreparationJob, TrainingPipeline, BatchInferencePipeline)
+    ]
+    if removal_policy(config) == cdk.RemovalPolicy.DESTROY:
+        consumers.append(VpcConsumer.of(PipelineCleanup))
+    if config.workbench.users:
+        has_endpoint = config.serving.model_package_arn is not None
+        consumers.append(
+            VpcConsumer.of(NotebookWorkbench, NotebookWorkbench.vpc_services(invokes_endpoint=has_endpoint))
+        )
+    return tuple(consumers)
+
+
 def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
     """Create every stack of ``config``'s stage under ``scope``.
 
     Stack names are ``<project>-<stage>-<part>`` so two stages can live in one account. The Data stack comes first:
-    it holds the key that encrypts the network's flow logs.
+    it holds the key that encrypts the network's flow logs. The Network stack gets the interface endpoints that
+    :func:`vpc_consumers` declares.
     """
     env = cdk.Environment(account=config.account, region=config.region) if config.account else None
     common = {"env": env, "termination_protection": config.termination_protection}
@@ -50,6 +77,7 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
         config.stack_name("network"),
         config=config,
         key=data.key,
+        consumers=vpc_consumers(config),
         description=f"SageMaker NLP platform ({config.stage}): isolated VPC and endpoints",
         **common,
     )

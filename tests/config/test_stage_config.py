@@ -116,6 +116,7 @@ BAD_SETTINGS: dict[str, tuple[Any, str]] = {
     "model_package_arn_malformed": (lambda: ServingConfig(model_package_arn="my-model"),
                                     "model_package_arn='my-model'.*model-package"),
     "tag_key_reserved": (lambda: PlatformConfig(stage="dev", tags=(("aws:owner", "x"),)), "tags=.*aws:"),
+    "idle_cost_goal_zero": (lambda: PlatformConfig(stage="dev", idle_cost_goal_usd=0), "idle_cost_goal_usd=0.*above 0"),
 }  # fmt: skip
 
 

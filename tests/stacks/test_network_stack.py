@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import pytest
+import aws_cdk as cdk
 from aws_cdk.assertions import Match
 
-from components.isolated_network import INTERFACE_ENDPOINTS
+from components.isolated_network import NEEDED_BY_METADATA
+from components.vpc_services import VpcService, needed_by
+from config import load_config
+from stacks.platform import vpc_consumers
 
-EXPECTED_SERVICES = (
+# The interface endpoints of dev, reviewed for cost (each is $7.30 a month per AZ). A change to a consumer's
+# declaration that adds or drops one must change this line too, on purpose.
+DEV_INTERFACE_SERVICES = {
     "sagemaker.api",
-    "sagemaker.runtime",
-    "notebook",
-    "sts",
     "logs",
     "monitoring",
-    "ecr.api",
-    "ecr.dkr",
     "kms",
     "glue",
     "codeartifact.api",
     "codeartifact.repositories",
-)
+}
 
 
 def of_type(template: Any, resource_type: str) -> dict[str, Any]:
@@ -46,14 +47,100 @@ def test_subnet_count_follows_the_configured_az_count(dev: Any, prod: Any) -> No
     assert len(prod.platform.network.subnets.subnet_ids) == 2
 
 
-@pytest.mark.parametrize("service", EXPECTED_SERVICES)
-def test_interface_endpoint_exists_for_each_api_the_platform_calls(stage: Any, service: str) -> None:
-    endpoints = of_type(stage.template("network"), "AWS::EC2::VPCEndpoint").values()
-    interface = [e["Properties"] for e in endpoints if e["Properties"].get("VpcEndpointType") == "Interface"]
-    matching = [e for e in interface if e["ServiceName"]["Fn::Join"][1][-1] == f".{service}"]
-    assert len(matching) == 1, f"{service}: {[e['ServiceName'] for e in interface]}"
-    assert matching[0]["PrivateDnsEnabled"] is True
-    assert len(interface) == len(INTERFACE_ENDPOINTS)
+def interface_endpoints(template: Any) -> dict[str, dict[str, Any]]:
+    """Service short name (``sagemaker.api``) to the interface endpoint resource."""
+    endpoints = of_type(template, "AWS::EC2::VPCEndpoint").values()
+    found: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        if endpoint["Properties"].get("VpcEndpointType") == "Interface":
+            service = endpoint["Properties"]["ServiceName"]["Fn::Join"][1][-1].lstrip(".")
+            assert service not in found, f"two endpoints for {service}"
+            found[service] = endpoint
+    return found
+
+
+def declared_services(stage: Any) -> dict[VpcService, tuple[str, ...]]:
+    config = load_config(stage.app.node.try_get_context("stage"))
+    return needed_by(vpc_consumers(config))
+
+
+def test_interface_endpoints_are_exactly_the_services_consumers_declare(stage: Any) -> None:
+    expected = {service.value for service in declared_services(stage) if not service.is_gateway}
+    endpoints = interface_endpoints(stage.template("network"))
+    assert set(endpoints) == expected
+    for service, endpoint in endpoints.items():
+        assert endpoint["Properties"]["PrivateDnsEnabled"] is True, service
+        # One network interface per AZ: the endpoint serves every isolated subnet.
+        assert len(endpoint["Properties"]["SubnetIds"]) == len(stage.platform.network.subnets.subnet_ids)
+
+
+def test_dev_interface_endpoints_are_the_reviewed_set(dev: Any) -> None:
+    assert set(interface_endpoints(dev.template("network"))) == DEV_INTERFACE_SERVICES
+
+
+def test_no_endpoint_for_services_no_workload_calls(stage: Any) -> None:
+    # Network isolation: SageMaker pulls the job images from ECR itself; CodeArtifact clients never call STS; the
+    # notebook endpoint serves UI clients inside the VPC, and there are none.
+    endpoints = interface_endpoints(stage.template("network"))
+    assert not {"sts", "ecr.api", "ecr.dkr", "notebook"} & set(endpoints)
+    # No consumer calls the runtime API where the stage has no inference endpoint.
+    has_endpoint = load_config(stage.app.node.try_get_context("stage")).serving.model_package_arn is not None
+    assert ("sagemaker.runtime" in endpoints) is has_endpoint
+
+
+def test_each_endpoint_records_the_consumers_that_need_it(stage: Any) -> None:
+    declared = declared_services(stage)
+    for service, endpoint in interface_endpoints(stage.template("network")).items():
+        assert endpoint["Metadata"][NEEDED_BY_METADATA] == list(declared[VpcService(service)])
+        assert all(": " in line for line in endpoint["Metadata"][NEEDED_BY_METADATA])
+
+
+def vpc_placed_resources(stage: Any) -> dict[tuple[str, str], str]:
+    """(stack part, logical id) to a description, for every resource that puts a workload in the VPC."""
+    placed = {}
+    for part, template in stage.templates.items():
+        for logical_id, resource in template.to_json()["Resources"].items():
+            kind, props = resource["Type"], resource.get("Properties", {})
+            if kind == "AWS::Lambda::Function" and "VpcConfig" in props:
+                placed[part, logical_id] = "Lambda function"
+            elif kind == "AWS::SageMaker::NotebookInstance" and "SubnetId" in props:
+                placed[part, logical_id] = "notebook instance"
+            elif kind == "AWS::Glue::Job" and "Connections" in props:
+                placed[part, logical_id] = "Glue job"
+            elif kind == "AWS::SageMaker::Pipeline" and "VpcConfig" in json.dumps(props["PipelineDefinition"]):
+                placed[part, logical_id] = "SageMaker jobs of a pipeline"
+    return placed
+
+
+def owners(stage: Any) -> dict[tuple[str, str], str]:
+    """(stack part, logical id) of every resource to the class name of its nearest ancestor declaring VPC_SERVICES."""
+    found = {}
+    for part, stack in zip(stage.templates, stage.platform.stacks, strict=True):
+        for construct in stack.node.find_all():
+            if not isinstance(construct, cdk.CfnResource):
+                continue
+            scope = construct.node.scope
+            while scope is not None and not hasattr(type(scope), "VPC_SERVICES"):
+                scope = scope.node.scope
+            if scope is not None:
+                found[part, stack.resolve(construct.logical_id)] = type(scope).__name__
+    return found
+
+
+def test_every_vpc_workload_is_a_declared_consumer_whose_endpoints_exist(stage: Any) -> None:
+    config = load_config(stage.app.node.try_get_context("stage"))
+    consumers = {consumer.name: consumer for consumer in vpc_consumers(config)}
+    endpoints = set(interface_endpoints(stage.template("network")))
+    owner_of = owners(stage)
+    placed = vpc_placed_resources(stage)
+    assert len(placed) >= 4  # the Glue job, both pipelines, the resolver Lambda (and the notebooks, the cleanup)
+    for (part, logical_id), what in placed.items():
+        owner = owner_of.get((part, logical_id))
+        assert owner in consumers, f"{what} {part}/{logical_id} is in the VPC but no declared consumer owns it"
+        missing = {s.value for s in consumers[owner].services if not s.is_gateway} - endpoints
+        assert not missing, f"{owner} calls {sorted(missing)} from the VPC, which has no endpoint for it"
+    # And no declaration for a component the stage does not build in the VPC.
+    assert {owner_of[key] for key in placed} == set(consumers)
 
 
 def test_s3_is_reached_through_a_gateway_endpoint(stage: Any) -> None:
@@ -118,3 +205,65 @@ def test_default_security_group_is_stripped_of_its_rules(stage: Any) -> None:
 def test_roles_carry_no_inline_policies(stage: Any) -> None:
     for template in stage.templates.values():
         template.resource_count_is("AWS::IAM::Policy", 0)
+
+
+# What an action in a VPC workload's role means it calls from the VPC (an action prefix, or one action).
+SERVICE_OF_ACTION = {
+    "s3": VpcService.S3,
+    "sagemaker": VpcService.SAGEMAKER_API,
+    "sagemaker:InvokeEndpoint": VpcService.SAGEMAKER_RUNTIME,
+    "glue": VpcService.GLUE,
+    "logs": VpcService.CLOUDWATCH_LOGS,
+    "cloudwatch": VpcService.CLOUDWATCH_MONITORING,
+    "kms": VpcService.KMS,
+    "sts": VpcService.STS,
+    "codeartifact": VpcService.CODEARTIFACT_API,
+    "codeartifact:ReadFromRepository": VpcService.CODEARTIFACT_REPOSITORIES,
+    "ecr": VpcService.ECR_API,
+}
+# Permissions that AWS uses on the workload's behalf, outside the VPC: no endpoint needed for them.
+NOT_CALLED_FROM_THE_VPC = {
+    "ec2": "Lambda and Glue create the workload's network interfaces with its role",
+    "iam:PassRole": "checked by SageMaker when the workload creates a job",
+    "sts:GetServiceBearerToken": "checked by CodeArtifact when the workload calls GetAuthorizationToken",
+    "kms": "S3 uses the key server-side for SSE-KMS objects (a consumer that calls KMS itself declares it)",
+}
+LAMBDA_SERVICE_WRITES = {"logs": "Lambda ships a function's logs itself"}
+
+
+def role_actions(template: dict[str, Any], role: dict[str, Any]) -> set[str]:
+    """Every action of the managed policies attached to the role that ``role`` (a ``Fn::GetAtt``) names."""
+    role_id = role["Fn::GetAtt"][0]
+    actions: set[str] = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role_id} in resource["Properties"]["Roles"]:
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                action = statement["Action"]
+                actions.update([action] if isinstance(action, str) else action)
+    return actions
+
+
+def test_what_each_vpc_workload_may_call_is_declared(stage: Any) -> None:
+    config = load_config(stage.app.node.try_get_context("stage"))
+    consumers = {consumer.name: consumer for consumer in vpc_consumers(config)}
+    owner_of = owners(stage)
+    has_endpoint = config.serving.model_package_arn is not None
+    checked = 0
+    for (part, logical_id), what in vpc_placed_resources(stage).items():
+        template = stage.templates[part].to_json()
+        props = template["Resources"][logical_id]["Properties"]
+        if what == "SageMaker jobs of a pipeline":  # network isolation: the jobs call nothing (test_training_pipeline)
+            continue
+        exempt = {**NOT_CALLED_FROM_THE_VPC, **(LAMBDA_SERVICE_WRITES if what == "Lambda function" else {})}
+        if not has_endpoint:
+            exempt["sagemaker:InvokeEndpoint"] = "no endpoint exists to call in this stage"
+        owner = consumers[owner_of[part, logical_id]]
+        for action in role_actions(template, props.get("Role") or props["RoleArn"]):
+            prefix = action.split(":")[0]
+            if action in exempt or (prefix in exempt and action not in SERVICE_OF_ACTION):
+                continue
+            service = SERVICE_OF_ACTION.get(action) or SERVICE_OF_ACTION.get(prefix)
+            assert service is not None, f"{owner.name} may call {action}: map its service in SERVICE_OF_ACTION"
+            assert service in owner.services, f"{owner.name} may call {action} but does not declare {service.name}"
+        checked += 1
+    assert checked >= 3  # the Glue job, the resolver Lambda, and the notebooks or the cleanup Lambda
