@@ -217,7 +217,7 @@ def parse_inputs(text: str, limits: Limits) -> list[str]:
 def read_request(event: APIGatewayProxyEvent, limits: Limits) -> list[str]:
     """The texts of an API Gateway proxy event, or a ``ClassifyError`` naming what is wrong and how to fix it."""
     check_content_type(event.headers)
-    return parse_inputs(decode_body(event.body, event.is_base64_encoded), limits)
+    return parse_inputs(decode_body(event.body, bool(event.is_base64_encoded)), limits)
 
 
 def error_for_endpoint_failure(error: Exception) -> ClassifyError:
