@@ -317,6 +317,14 @@ class ServingConfig:
     """Serverless endpoint memory, 1024 to 6144 in steps of 1024. Default 4096."""
     serverless_max_concurrency: int = 5
     """Serverless endpoint concurrency, 1 to 200. Default 5."""
+    max_text_chars: int = 2000
+    """Longest text (characters) the inference API accepts, 1 to 100000; longer is a 413. Default 2000."""
+    max_batch_size: int = 32
+    """Most texts in one inference request, 1 to 256; more is a 413. Default 32."""
+    endpoint_timeout_seconds: int = 10
+    """Read timeout of one InvokeEndpoint attempt by the Lambda wrapper, 1 to 12: its two attempts (standard
+    retries) of 2 s connect plus this read stay under API Gateway's 29 s integration timeout (and InvokeEndpoint's
+    60 s), so a slow model is the wrapper's 504, not a bare gateway timeout. Default 10."""
 
     def __post_init__(self) -> None:
         if self.model_package_arn is not None and not re.fullmatch(
@@ -335,6 +343,17 @@ class ServingConfig:
         check_range("serving.invocations_per_instance_target", self.invocations_per_instance_target, 1, 100000)
         check_one_of("serving.serverless_memory_mb", self.serverless_memory_mb, (1024, 2048, 3072, 4096, 5120, 6144))
         check_range("serving.serverless_max_concurrency", self.serverless_max_concurrency, 1, 200)
+        check_range("serving.max_text_chars", self.max_text_chars, 1, 100000)
+        check_range("serving.max_batch_size", self.max_batch_size, 1, 256)
+        check_range("serving.endpoint_timeout_seconds", self.endpoint_timeout_seconds, 1, 12)
+        # Worst case 4 UTF-8 bytes per character plus JSON quoting must fit InvokeEndpoint's 6 MiB body.
+        if self.max_text_chars * self.max_batch_size * 4 > 6 * 1024 * 1024 - 64 * self.max_batch_size:
+            raise fail(
+                "serving.max_text_chars",
+                self.max_text_chars,
+                f"times serving.max_batch_size={self.max_batch_size} (4 bytes a character) must fit InvokeEndpoint's "
+                "6 MiB request body: lower one of them",
+            )
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ from tests.training_code.harness_support import (
     write_split,
 )
 
+# The session's one multi-model-server; the serving tests and the classify end-to-end test share it.
+from tests.training_code.model_server import server  # noqa: F401
+
 
 @pytest.fixture(scope="session")
 def curated_data(tmp_path_factory: pytest.TempPathFactory) -> CuratedData:
