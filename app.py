@@ -17,7 +17,7 @@ from typing import Any
 if __name__ == "__main__":
     # `cdk synth` runs this file once and exits within seconds. Importing aws-cdk-lib's generated modules and building
     # the constructs create millions of objects and no garbage cycles worth collecting, so the cyclic collector only
-    # costs time here (about 0.3 s per synth, see scripts/bench_synth.py). Tests and other importers keep it on.
+    # costs time here. Tests and other importers keep it on.
     gc.disable()
 
 import aws_cdk as cdk
@@ -64,7 +64,7 @@ def main() -> int:
         return 1
     app.synth()
     # Nothing is left to collect: move every object out of the collector's sight, so the interpreter's shutdown does
-    # not walk them all once more (about 0.3 s).
+    # not walk them all once more.
     gc.freeze()
     return 0
 
