@@ -10,8 +10,10 @@ Normalising a template replaces what changes without an infrastructure change:
   ``<hash>.zip``, ``.tar.gz``/``.gz``, ``.py`` and ``.json`` asset names, ``asset.<hash>`` metadata paths, legacy
   ``AssetParameters<hash>...`` names, and hashes quoted inside embedded JSON (pipeline definitions). A change of
   runtime code changes its asset's hash only; the review reports that separately, as "asset contents changed".
-* the ``Analytics`` string of the ``AWS::CDK::Metadata`` resource (a compressed list of the construct library's
-  versions and construct types, which changes on a library upgrade).
+* the CDK CLI's tooling metadata: the ``AWS::CDK::Metadata`` resource (its ``Analytics`` string lists the library's
+  version and construct types) with its ``CDKMetadataAvailable`` condition, and the ``aws:cdk:path`` and
+  ``aws:asset:*`` metadata of each resource. ``cdk synth`` writes them, an in-process synth (the tests) does not,
+  and none of them is deployed infrastructure; the CDK metadata changes with every library upgrade.
 
 Everything else in a template is deterministic (``tests/stacks/test_determinism.py``).
 """
@@ -28,8 +30,9 @@ from typing import Any
 
 ASSET_HASH = re.compile(r"(?<![0-9a-fA-F])[0-9a-f]{64}(?![0-9a-fA-F])")
 ASSET_HASH_PLACEHOLDER = "<asset-hash>"
-ANALYTICS_PLACEHOLDER = "<cdk-analytics>"
 CDK_METADATA_TYPE = "AWS::CDK::Metadata"
+CDK_METADATA_CONDITION = "CDKMetadataAvailable"
+TOOLING_METADATA = frozenset({"aws:cdk:path"})
 STACK_ARTIFACT = "aws:cloudformation:stack"
 COMMENT_MARKER = "<!-- nlp-platform-review -->"
 # GitHub refuses comments over 65,536 characters; leave room for the closing note.
@@ -68,12 +71,29 @@ def _normalise_value(value: Any) -> Any:
 
 
 def normalise_template(template: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``template`` with asset hashes and the CDK analytics string replaced by placeholders."""
+    """A copy of ``template`` without what changes when the infrastructure does not.
+
+    Asset hashes become ``<asset-hash>``; the CDK CLI's tooling metadata goes (the ``AWS::CDK::Metadata`` resource and
+    its region condition, and the ``aws:cdk:path`` and ``aws:asset:*`` resource metadata, which ``cdk synth`` adds and
+    an in-process synth does not), so a template normalises the same whichever way it was synthesized.
+    """
     normalised: dict[str, Any] = _normalise_value(dict(template))
-    for resource in normalised.get("Resources", {}).values():
-        properties = resource.get("Properties")
-        if resource.get("Type") == CDK_METADATA_TYPE and isinstance(properties, dict) and "Analytics" in properties:
-            properties["Analytics"] = ANALYTICS_PLACEHOLDER
+    resources = normalised.get("Resources", {})
+    for logical_id, resource in list(resources.items()):
+        if resource.get("Type") == CDK_METADATA_TYPE:
+            del resources[logical_id]
+            continue
+        metadata = resource.get("Metadata")
+        if isinstance(metadata, dict):
+            for key in [key for key in metadata if key in TOOLING_METADATA or key.startswith("aws:asset:")]:
+                del metadata[key]
+            if not metadata:
+                del resource["Metadata"]
+    conditions = normalised.get("Conditions")
+    if isinstance(conditions, dict) and CDK_METADATA_CONDITION in conditions:
+        del conditions[CDK_METADATA_CONDITION]
+        if not conditions:
+            del normalised["Conditions"]
     return normalised
 
 
@@ -509,7 +529,7 @@ def render_comment(reviews: Sequence[StageReview], base_label: str, head_label: 
     """The sticky PR comment (Markdown), starting with the marker the workflow finds it by."""
     lines = [COMMENT_MARKER, f"## Infrastructure review: {base_label} → {head_label}", ""]
     lines.append(
-        "Templates normalised (asset hashes and CDK analytics replaced by placeholders), compared offline per stack."
+        "Templates normalised (asset hashes replaced by a placeholder, CDK tooling metadata dropped), compared offline."
     )
     lines.append("")
     lines += ["| stage | stacks added | stacks removed | stacks modified | resources +/-/~ | idle cost change |"]

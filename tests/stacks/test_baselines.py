@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from scripts.template_review import (
-    ANALYTICS_PLACEHOLDER,
     ASSET_HASH,
     ASSET_HASH_PLACEHOLDER,
     normalise_template,
@@ -102,15 +101,16 @@ def test_every_stack_matches_its_baseline(stage: Any) -> None:
         )
 
 
-def test_baselines_hold_no_asset_hash_or_cdk_analytics(stage: Any) -> None:
-    # The placeholders are what keeps a baseline stable when only runtime code or the CDK version changes.
-    for path in sorted((BASELINES / stage_name(stage)).glob(f"*{SUFFIX}")):
+def test_baselines_hold_no_asset_hash_or_cdk_tooling_metadata(stage: Any) -> None:
+    # What keeps a baseline stable when only runtime code, the CDK version or the way of synthesizing changes.
+    paths = sorted((BASELINES / stage_name(stage)).glob(f"*{SUFFIX}"))
+    assert paths, f"no baselines for stage {stage_name(stage)}: run {UPDATE_COMMAND}"
+    for path in paths:
         text = path.read_text(encoding="utf-8")
         assert not ASSET_HASH.search(text), f"{path} holds an asset hash: regenerate it with {UPDATE_COMMAND}"
-        template = json.loads(text)
-        for logical_id, resource in template.get("Resources", {}).items():
-            if resource["Type"] == "AWS::CDK::Metadata":
-                assert resource["Properties"]["Analytics"] == ANALYTICS_PLACEHOLDER, f"{path}: {logical_id}"
+        resources = json.loads(text)["Resources"]
+        assert not [r for r in resources.values() if r["Type"] == "AWS::CDK::Metadata"], path
+        assert not [r for r in resources.values() if "aws:cdk:path" in r.get("Metadata", {})], path
 
 
 def test_normalisation_hides_asset_hashes_wherever_they_appear() -> None:
@@ -121,29 +121,58 @@ def test_normalisation_hides_asset_hashes_wherever_they_appear() -> None:
             "Handler": {
                 "Type": "AWS::Lambda::Function",
                 "Properties": {"Code": {"S3Bucket": "cdk-hnb659fds-assets-1-r", "S3Key": f"{digest}.zip"}},
-                "Metadata": {"aws:asset:path": f"asset.{digest}", "aws:cdk:path": "S/Handler/Resource"},
+                "Metadata": {"cdk_nag": {"rules_to_suppress": [{"id": "AwsSolutions-L1", "reason": f"x {digest}"}]}},
             },
             "Pipeline": {
                 "Type": "AWS::SageMaker::Pipeline",
                 "Properties": {"Body": f'{{"S3Uri": "s3://b/{other}.tar.gz", "Cfg": "/x/{other}.json"}}'},
             },
-            "CDKMetadata": {"Type": "AWS::CDK::Metadata", "Properties": {"Analytics": "v2:deflate64:H4sIAAA"}},
         },
         "Parameters": {f"AssetParameters{digest}S3Bucket": {"Type": "String"}},
     }
     normalised = normalise_template(template)
-    text = json.dumps(normalised)
-    assert digest not in text and other not in text
-    assert normalised["Resources"]["Handler"]["Properties"]["Code"]["S3Key"] == f"{ASSET_HASH_PLACEHOLDER}.zip"
-    assert normalised["Resources"]["Handler"]["Metadata"]["aws:asset:path"] == f"asset.{ASSET_HASH_PLACEHOLDER}"
-    assert f"s3://b/{ASSET_HASH_PLACEHOLDER}.tar.gz" in normalised["Resources"]["Pipeline"]["Properties"]["Body"]
-    assert normalised["Resources"]["CDKMetadata"]["Properties"]["Analytics"] == ANALYTICS_PLACEHOLDER
+    assert digest not in json.dumps(normalised) and other not in json.dumps(normalised)
+    handler, pipeline = normalised["Resources"]["Handler"], normalised["Resources"]["Pipeline"]
+    assert handler["Properties"]["Code"]["S3Key"] == f"{ASSET_HASH_PLACEHOLDER}.zip"
+    assert handler["Metadata"]["cdk_nag"]["rules_to_suppress"][0]["reason"] == f"x {ASSET_HASH_PLACEHOLDER}"
+    assert pipeline["Properties"]["Body"] == (
+        f'{{"S3Uri": "s3://b/{ASSET_HASH_PLACEHOLDER}.tar.gz", "Cfg": "/x/{ASSET_HASH_PLACEHOLDER}.json"}}'
+    )
     assert list(normalised["Parameters"]) == [f"AssetParameters{ASSET_HASH_PLACEHOLDER}S3Bucket"]
-    # What is not a hash stays: logical ids with CDK's 8-digit suffix, a bucket named in full, and the input itself.
-    assert normalise_template({"Resources": {"BucketE3889A50": {"Type": "AWS::S3::Bucket"}}}) == {
-        "Resources": {"BucketE3889A50": {"Type": "AWS::S3::Bucket"}}
-    }
+    # What is not a hash stays: logical ids with CDK's 8-digit suffix; and the input is left as it was.
+    bucket = {"Resources": {"BucketE3889A50": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "a" * 63}}}}
+    assert normalise_template(bucket) == bucket
     assert template["Resources"]["Handler"]["Properties"]["Code"]["S3Key"] == f"{digest}.zip"
+
+
+def test_normalisation_drops_the_cdk_clis_tooling_metadata_and_keeps_the_rest() -> None:
+    # `cdk synth` adds these and an in-process synth does not; none of them is deployed infrastructure.
+    template = {
+        "Conditions": {"CDKMetadataAvailable": {"Fn::Equals": [1, 1]}, "IsProd": {"Fn::Equals": [2, 2]}},
+        "Resources": {
+            "CDKMetadata": {"Type": "AWS::CDK::Metadata", "Properties": {"Analytics": "v2:deflate64:H4sI"}},
+            "Handler": {
+                "Type": "AWS::Lambda::Function",
+                "Metadata": {
+                    "aws:cdk:path": "S/Handler/Resource",
+                    "aws:asset:path": "asset.x",
+                    "aws:asset:property": "Code",
+                    "checkov": {"skip": [{"id": "CKV_AWS_116", "comment": "why"}]},
+                },
+            },
+            "Role": {"Type": "AWS::IAM::Role", "Metadata": {"aws:cdk:path": "S/Role/Resource"}},
+        },
+    }
+    assert normalise_template(template) == {
+        "Conditions": {"IsProd": {"Fn::Equals": [2, 2]}},
+        "Resources": {
+            "Handler": {
+                "Type": "AWS::Lambda::Function",
+                "Metadata": {"checkov": {"skip": [{"id": "CKV_AWS_116", "comment": "why"}]}},
+            },
+            "Role": {"Type": "AWS::IAM::Role"},
+        },
+    }
 
 
 def test_rendered_baselines_are_sorted_pretty_printed_and_end_with_a_newline() -> None:
