@@ -38,7 +38,7 @@ COMMENT_MARKER = "<!-- nlp-platform-review -->"
 # GitHub refuses comments over 65,536 characters; leave room for the closing note.
 MAX_COMMENT_CHARS = 60_000
 MAX_PATHS_PER_RESOURCE = 12
-MAX_VALUE_CHARS = 80
+MAX_VALUE_CHARS = 160
 MAX_REASON_CHARS = 400  # a reviewer judges the whole reason
 RESOURCE_SECTIONS = (
     "Type",
@@ -139,7 +139,10 @@ _MISSING: Any = object()
 
 @dataclass(frozen=True)
 class ValueChange:
-    """One leaf that differs: ``path`` inside the resource (``Properties.VersioningConfiguration.Status``)."""
+    """One leaf that differs: ``path`` inside the resource (``Properties.VersioningConfiguration.Status``).
+
+    Where a list changed length, each item that came is one change at ``<path>[+]`` and each that went at ``<path>[-]``.
+    """
 
     path: str
     before: Any
@@ -180,11 +183,16 @@ def _diff(before: Any, after: Any, path: str) -> list[ValueChange]:
             sub = f"{path}.{key}" if path else str(key)
             changes += _diff(before.get(key, _MISSING), after.get(key, _MISSING), sub)
         return changes
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        changes = []
-        for index, (old, new) in enumerate(zip(before, after, strict=True)):
-            changes += _diff(old, new, f"{path}[{index}]")
-        return changes
+    if isinstance(before, list) and isinstance(after, list):
+        if len(before) == len(after):
+            changes = []
+            for index, (old, new) in enumerate(zip(before, after, strict=True)):
+                changes += _diff(old, new, f"{path}[{index}]")
+            return changes
+        # Items came or went (a policy statement, a tag): name those, not the whole list twice.
+        removed = [ValueChange(f"{path}[-]", item, _MISSING) for item in before if item not in after]
+        added = [ValueChange(f"{path}[+]", _MISSING, item) for item in after if item not in before]
+        return removed + added or [ValueChange(path, before, after)]
     return [ValueChange(path, before, after)]
 
 

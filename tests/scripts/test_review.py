@@ -30,8 +30,11 @@ from scripts import review as review_script
 from scripts.template_review import (
     ASSET_HASH_PLACEHOLDER,
     COMMENT_MARKER,
+    CostDelta,
     ReviewError,
     StageReview,
+    compliance_summary,
+    diff_stack,
     normalise_template,
     read_stacks,
     render_comment,
@@ -191,6 +194,26 @@ def test_the_cost_delta_is_the_added_alarm(reviewed: Reviewed) -> None:
     assert [(c.resource, c.before_usd, c.after_usd) for c in cost.idle_changes] == [(alarm, None, alarm_usd)]
     assert f"**+${alarm_usd:,.2f}** per month" in reviewed.comment
     assert f"| tiny-monitoring | `{alarm}` | CloudWatch alarm | — | ${alarm_usd:,.2f} |" in reviewed.comment
+
+
+def test_a_list_that_grew_names_the_item_that_came_not_the_whole_list() -> None:
+    statement = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::logs/raw/*"}
+    added = {**statement, "Resource": "arn:aws:s3:::logs/exports/*"}
+    policy = {"Type": "AWS::S3::BucketPolicy", "Properties": {"PolicyDocument": {"Statement": [statement]}}}
+    grown = {"Type": "AWS::S3::BucketPolicy", "Properties": {"PolicyDocument": {"Statement": [statement, added]}}}
+    diff = diff_stack("s", {"Resources": {"Policy": policy}}, {"Resources": {"Policy": grown}})
+    ((change,),) = [resource.changes for resource in diff.resources]
+    assert (change.path, change.after) == ("Properties.PolicyDocument.Statement[+]", added)
+    assert (
+        "`(absent)` → `" + '{"Action": "s3:PutObject", "Effect": "Allow", "Resource": "arn:aws:s3:::logs/exports/*"}`'
+        in (
+            render_comment(
+                [StageReview("dev", [diff], compliance_summary({}, {}, Path("/nonexistent")), CostDelta("dev"))],
+                "a",
+                "b",
+            )
+        )
+    )
 
 
 def test_identical_assemblies_give_no_template_change(reviewed: Reviewed) -> None:
