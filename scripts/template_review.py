@@ -473,7 +473,12 @@ def _render_compliance(summary: ComplianceSummary) -> list[str]:
         for pack in packs:
             before, after = summary.base_per_pack.get(pack, 0), summary.head_per_pack.get(pack, 0)
             lines.append(f"| {pack} | {before} → {after}{'' if before == after else ' **changed**'} |")
-        lines.append("")
+        lines += [
+            "",
+            "CloudFormation: aws-cdk-lib's template validation; cfn_nag and checkov: justifications for those "
+            "scanners; the rest: cdk-nag packs.",
+            "",
+        ]
     else:
         lines += ["No cdk-nag acknowledgments in either template set.", ""]
     if summary.violations:
