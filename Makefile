@@ -13,7 +13,7 @@ export OMP_NUM_THREADS := 1
 SETUP_STAMP := $(VENV)/.setup-complete
 REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard requirements/*.txt) package.json package-lock.json
 
-.PHONY: setup synth cost lint test clean
+.PHONY: setup synth deploy cost review lint test clean
 
 setup: $(SETUP_STAMP) ## Create .venv, install Python and npm dependencies (re-runs when a requirements file changes)
 
@@ -33,6 +33,10 @@ synth: $(SETUP_STAMP) ## Synthesize every stack of STAGE (default dev) with the 
 	cdk synth --quiet -c stage=$(STAGE)
 	@ls cdk.out/*.template.json
 
+deploy: $(SETUP_STAMP) ## Deploy every stack of STAGE with the AWS credentials in the environment (CI: an OIDC role)
+	@echo "==> cdk deploy, stage $(STAGE), every stack in dependency order"
+	cdk deploy --all -c stage=$(STAGE) --require-approval never --progress events
+
 COST_DIR := .build/cost
 cost: $(SETUP_STAMP) ## Synthesize dev and prod, print each one's idle and usage costs; fails when dev idle is over its goal
 	@for stage in dev prod; do \
@@ -42,6 +46,10 @@ cost: $(SETUP_STAMP) ## Synthesize dev and prod, print each one's idle and usage
 	done
 	@echo "==> cost report (prices: config/prices_us_east_1.json)"
 	$(PYTHON) scripts/cost_report.py dev=$(COST_DIR)/dev prod=$(COST_DIR)/prod
+
+BASE ?= origin/main
+review: $(SETUP_STAMP) ## Offline PR review against BASE (default origin/main): template diff, compliance, cost delta
+	$(PYTHON) scripts/review.py --base "$(BASE)"
 
 lint: $(SETUP_STAMP) ## ruff, mypy and shellcheck
 	@echo "==> ruff"
