@@ -13,7 +13,7 @@ export OMP_NUM_THREADS := 1
 SETUP_STAMP := $(VENV)/.setup-complete
 REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard requirements/*.txt) package.json package-lock.json
 
-.PHONY: setup synth cost lint test clean
+.PHONY: setup synth cost demo diagram lint test clean
 
 setup: $(SETUP_STAMP) ## Create .venv, install Python and npm dependencies (re-runs when a requirements file changes)
 
@@ -42,6 +42,13 @@ cost: $(SETUP_STAMP) ## Synthesize dev and prod, print each one's idle and usage
 	done
 	@echo "==> cost report (prices: config/prices_us_east_1.json)"
 	$(PYTHON) scripts/cost_report.py dev=$(COST_DIR)/dev prod=$(COST_DIR)/prod
+
+DEMO_DIR := .build/demo
+demo: $(SETUP_STAMP) ## Local end-to-end run, no AWS or Docker: synth dev into $(DEMO_DIR), Glue job, pipeline, model server, Lambda, report
+	$(PYTHON) scripts/demo.py --out $(DEMO_DIR)
+
+diagram: $(SETUP_STAMP) ## Regenerate the Mermaid architecture diagram in docs/architecture.md from the synthesized app
+	$(PYTHON) scripts/architecture_diagram.py
 
 lint: $(SETUP_STAMP) ## ruff, mypy and shellcheck
 	@echo "==> ruff"

@@ -341,9 +341,21 @@ def serve(demo: Demo, stack: contextlib.ExitStack) -> str:
     return f"{container['ModelDataUrl']} on multi-model-server at {url} (log: {base / 'model-server.log'})"
 
 
-def load_handler(environment: dict[str, str]) -> ModuleType:
-    """The classify Lambda's module, imported as the Lambda runtime does, after its environment is set."""
+@contextlib.contextmanager
+def lambda_environment(environment: dict[str, str]) -> Iterator[None]:
+    """``environment`` set (and ``AWS_PROFILE`` unset) for the block, the process's own restored afterwards."""
+    saved = dict(os.environ)
+    os.environ.pop("AWS_PROFILE", None)
     os.environ.update(environment)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def load_handler() -> ModuleType:
+    """The classify Lambda's module, imported as the Lambda runtime does: its client is built from the environment."""
     spec = importlib.util.spec_from_file_location("demo_classify_handler", CLASSIFY_HANDLER)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -379,25 +391,22 @@ def classify(demo: Demo, stack: contextlib.ExitStack) -> str:
     if not records:
         raise StageFailed(f"the test split {demo.results['test_split']} is empty: use more data (--per-topic)")
     url = stack.enter_context(local_runtime({endpoint: forward_to(demo.results["model_server"])}))
-    handler = load_handler(
-        {
-            "ENDPOINT_NAME": endpoint,
-            "MAX_TEXT_CHARS": str(config.serving.max_text_chars),
-            "MAX_BATCH_SIZE": str(config.serving.max_batch_size),
-            "ENDPOINT_TIMEOUT_SECONDS": str(config.serving.endpoint_timeout_seconds),
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url,
-            "AWS_ACCESS_KEY_ID": "demo",
-            "AWS_SECRET_ACCESS_KEY": "demo",
-            "AWS_DEFAULT_REGION": pipeline_runner.DEFAULT_REGION,
-            # Nothing of the machine's AWS setup may redirect or sign the calls differently.
-            "AWS_CONFIG_FILE": str(demo.out / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(demo.out / "no-aws-credentials"),
-            "POWERTOOLS_SERVICE_NAME": "classify",
-            "POWERTOOLS_METRICS_NAMESPACE": "Demo/Classify",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }
-    )
-    os.environ.pop("AWS_PROFILE", None)
+    environment = {
+        "ENDPOINT_NAME": endpoint,
+        "MAX_TEXT_CHARS": str(config.serving.max_text_chars),
+        "MAX_BATCH_SIZE": str(config.serving.max_batch_size),
+        "ENDPOINT_TIMEOUT_SECONDS": str(config.serving.endpoint_timeout_seconds),
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url,
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_DEFAULT_REGION": pipeline_runner.DEFAULT_REGION,
+        # Nothing of the machine's AWS setup may redirect or sign the calls differently.
+        "AWS_CONFIG_FILE": str(demo.out / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(demo.out / "no-aws-credentials"),
+        "POWERTOOLS_SERVICE_NAME": "classify",
+        "POWERTOOLS_METRICS_NAMESPACE": "Demo/Classify",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
     context = SimpleNamespace(
         function_name=f"{config.prefix}-classify",
         function_version="$LATEST",
@@ -407,16 +416,25 @@ def classify(demo: Demo, stack: contextlib.ExitStack) -> str:
     )
     batch = config.serving.max_batch_size
     predictions: list[dict[str, Any]] = []
-    with (demo.logs / "classify.log").open("w", encoding="utf-8") as log:
-        handler.logger.registered_handler.stream = log  # Structured logs and EMF metrics go to the log file.
-        with contextlib.redirect_stdout(log):
-            for start in range(0, len(records), batch):
-                texts = [record["text"] for record in records[start : start + batch]]
-                answer = handler.lambda_handler(api_event(json.dumps({"inputs": texts}), f"demo-{start}"), context)
-                if answer["statusCode"] != 200:
-                    raise StageFailed(f"POST /classify answered {answer['statusCode']}: {answer['body']}")
-                predictions.extend(json.loads(answer["body"])["predictions"])
-            bad = handler.lambda_handler(api_event(json.dumps({"inputs": []}), "demo-bad"), context)
+    with lambda_environment(environment), (demo.logs / "classify.log").open("w", encoding="utf-8") as log:
+        handler = load_handler()
+        # Structured logs and EMF metrics go to the log file; the logger is shared by service name, so its stream
+        # is put back afterwards.
+        log_handler = handler.logger.registered_handler
+        terminal_stream = log_handler.stream
+        log_handler.stream = log
+        try:
+            with contextlib.redirect_stdout(log):
+                for start in range(0, len(records), batch):
+                    texts = [record["text"] for record in records[start : start + batch]]
+                    event = api_event(json.dumps({"inputs": texts}), f"demo-{start}")
+                    answer = handler.lambda_handler(event, context)
+                    if answer["statusCode"] != 200:
+                        raise StageFailed(f"POST /classify answered {answer['statusCode']}: {answer['body']}")
+                    predictions.extend(json.loads(answer["body"])["predictions"])
+                bad = handler.lambda_handler(api_event(json.dumps({"inputs": []}), "demo-bad"), context)
+        finally:
+            log_handler.stream = terminal_stream
     rows = [
         {"id": r.get("id"), "text": r["text"], "expected": r["label"], "predicted": p["label"], "score": p["score"]}
         for r, p in zip(records, predictions, strict=True)
@@ -575,7 +593,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"chatterbot-corpus topics, the labels. Default {','.join(DEFAULT_TOPICS)}.",
     )
     parser.add_argument(
-        "--per-topic", type=_positive, default=DEFAULT_PER_TOPIC, help=f"Utterances per topic. Default {DEFAULT_PER_TOPIC}."
+        "--per-topic",
+        type=_positive,
+        default=DEFAULT_PER_TOPIC,
+        help=f"Utterances per topic. Default {DEFAULT_PER_TOPIC}.",
     )
     parser.add_argument("--raw", type=Path, help="Your own raw files (CSV or JSON Lines with text and label) instead.")
     parser.add_argument("--base-model", type=Path, help="A save_pretrained folder; default MiniLM-L6 of the wheel.")
