@@ -13,7 +13,7 @@ export OMP_NUM_THREADS := 1
 SETUP_STAMP := $(VENV)/.setup-complete
 REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard requirements/*.txt) package.json package-lock.json
 
-.PHONY: setup synth deploy cost review lint test clean
+.PHONY: setup synth deploy cost review demo diagram lint test clean
 
 setup: $(SETUP_STAMP) ## Create .venv, install Python and npm dependencies (re-runs when a requirements file changes)
 
@@ -50,6 +50,13 @@ cost: $(SETUP_STAMP) ## Synthesize dev and prod, print each one's idle and usage
 BASE ?= origin/main
 review: $(SETUP_STAMP) ## Offline PR review against BASE (default origin/main): template diff, compliance, cost delta
 	$(PYTHON) scripts/review.py --base "$(BASE)"
+
+DEMO_DIR := .build/demo
+demo: $(SETUP_STAMP) ## Local end-to-end run, no AWS or Docker: synth dev into $(DEMO_DIR), Glue job, pipeline, model server, Lambda, report
+	$(PYTHON) scripts/demo.py --out $(DEMO_DIR)
+
+diagram: $(SETUP_STAMP) ## Regenerate the Mermaid architecture diagram in docs/architecture.md from the synthesized app
+	$(PYTHON) scripts/architecture_diagram.py
 
 lint: $(SETUP_STAMP) ## ruff, mypy and shellcheck
 	@echo "==> ruff"

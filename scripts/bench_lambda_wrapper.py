@@ -2,7 +2,7 @@
 
 Warm: the same request, interleaved, as a direct botocore ``InvokeEndpoint`` and as the full decorated
 ``lambda_handler`` (Powertools logger, tracer, metrics, validation, error mapping, then the same ``InvokeEndpoint``),
-both against one local runtime-API stand-in (tests/lambda_handlers/runtime_stand_in.py) whose backend answers at
+both against one local runtime API (scripts/local_runtime.py) whose backend answers at
 once, so the difference is the wrapper alone. Cold: the time to import handler.py in a fresh interpreter (what
 Lambda's INIT phase runs: Powertools, boto3, the client), tracer enabled as in Lambda.
 Goals (issue 9): warm overhead at most 5 ms, cold init at most 300 ms.
@@ -55,7 +55,7 @@ def main() -> int:
     parser.add_argument("--cold-runs", type=int, default=10, help="fresh interpreters for cold init (default 10)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from tests.lambda_handlers.runtime_stand_in import runtime_stand_in
+    from scripts.local_runtime import local_runtime
 
     env = {
         "AWS_ACCESS_KEY_ID": "bench",
@@ -67,7 +67,7 @@ def main() -> int:
     texts = [f"benchmark text number {i} about resetting a password" for i in range(args.texts)]
     answer = json.dumps([{"label": "a", "score": 0.5, "truncated": False}] * args.texts).encode()
 
-    with runtime_stand_in(lambda body, headers: (200, answer)) as url:
+    with local_runtime({"model": lambda body, headers: (200, answer)}) as url:
         os.environ.update(env, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=url, POWERTOOLS_TRACE_DISABLED="true")
         spec = importlib.util.spec_from_file_location("classify_handler", HANDLER)
         assert spec is not None and spec.loader is not None

@@ -1,21 +1,19 @@
-"""A local stand-in for the SageMaker runtime API (``POST /endpoints/<name>/invocations``, REST JSON protocol).
+"""The local SageMaker runtime API (scripts/local_runtime.py) with extra endpoints that answer its failures.
 
-botocore's ``InvokeEndpoint`` reaches it through ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``. The endpoint name picks
-the behaviour: ``model`` forwards to a backend (multi-model-server's ``/invocations`` in the end-to-end test, an
-instant fixed answer in the benchmark) and turns a backend error into ``ModelError`` the way SageMaker does (424 with
-``OriginalStatusCode`` and ``OriginalMessage``); the other names answer the runtime API's own errors.
+``model`` forwards to a backend (multi-model-server's ``/invocations`` in the end-to-end test, an instant fixed answer
+in the benchmark). The other names answer the runtime API's own errors, time out or crash, so the classify Lambda's
+mapping of each one is tested over the real protocol; ``missing`` is simply not served (the API's ValidationError).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from scripts.local_runtime import Backend, RuntimeServiceError, forward_to, local_runtime
+
+__all__ = ["CRASHING_ENDPOINT", "SERVICE_ERRORS", "SLOW_ENDPOINT", "forward_to", "runtime_stand_in"]
 
 # Endpoint name -> (HTTP status, error type) the stand-in answers without calling the backend.
 SERVICE_ERRORS = {
@@ -28,82 +26,32 @@ SLOW_ENDPOINT = "slow"
 SLOW_SECONDS = 3.0
 CRASHING_ENDPOINT = "crashing"
 
-Backend = Callable[[bytes, dict[str, str]], tuple[int, bytes]]
+
+def _service_error(status: int, error_type: str, name: str) -> Backend:
+    def answer(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        raise RuntimeServiceError(status, error_type, f"stand-in {error_type} for {name}")
+
+    return answer
 
 
-def forward_to(url: str) -> Backend:
-    """A backend that posts the body to a model server's ``/invocations``."""
+def _slow(backend: Backend) -> Backend:
+    def answer(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        time.sleep(SLOW_SECONDS)
+        return backend(body, headers)
 
-    def call(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        request = urllib.request.Request(url + "/invocations", data=body, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    return call
-
-
-class _Handler(BaseHTTPRequestHandler):
-    backend: Backend
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _error(self, status: int, error_type: str, message: str, **fields: object) -> None:
-        body = json.dumps({"__type": error_type, "message": message, **fields}).encode()
-        self._send(status, body, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error_type})
-
-    def do_POST(self) -> None:
-        parts = self.path.strip("/").split("/")
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if len(parts) != 3 or parts[0] != "endpoints" or parts[2] != "invocations":
-            self._error(404, "UnknownOperationException", f"no such path {self.path}")
-            return
-        name = parts[1]
-        if name in SERVICE_ERRORS:
-            status, error_type = SERVICE_ERRORS[name]
-            self._error(status, error_type, f"stand-in {error_type} for {name}")
-            return
-        if name == SLOW_ENDPOINT:
-            time.sleep(SLOW_SECONDS)
-        if name == CRASHING_ENDPOINT:
-            status, answer = 500, b"worker died"
-        else:
-            headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "accept")}
-            status, answer = self.backend(body, headers)
-        if status >= 400:
-            self._error(
-                424,
-                "ModelError",
-                f"Received client error ({status}) from primary",
-                OriginalStatusCode=status,
-                OriginalMessage=answer.decode("utf-8", "replace"),
-            )
-            return
-        self._send(200, answer, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": "AllTraffic"})
+    return answer
 
 
 @contextmanager
 def runtime_stand_in(backend: Backend) -> Iterator[str]:
-    """Serve the stand-in on a free local port for the duration; yields its URL."""
-    handler = type("Handler", (_Handler,), {"backend": staticmethod(backend)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    """The runtime API on a free local port: ``model`` is ``backend``, the other names fail; yields its URL."""
+    endpoints: dict[str, Backend] = {
+        name: _service_error(status, error_type, name)
+        for name, (status, error_type) in SERVICE_ERRORS.items()
+        if name != "missing"
+    }
+    endpoints["model"] = backend
+    endpoints[SLOW_ENDPOINT] = _slow(backend)
+    endpoints[CRASHING_ENDPOINT] = lambda body, headers: (500, b"worker died")
+    with local_runtime(endpoints) as url:
+        yield url

@@ -1,8 +1,9 @@
 """The classify Lambda through real botocore InvokeEndpoint, a local runtime-protocol server and multi-model-server.
 
-The handler's client points at ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, a local stand-in for the SageMaker runtime API
-(tests/lambda_handlers/runtime_stand_in.py) that forwards to the session's multi-model-server serving the model
-train.py produced; the stand-in's other endpoint names answer the runtime API's errors.
+The handler's client points at ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, a local SageMaker runtime API
+(scripts/local_runtime.py, with the failing endpoints of tests/lambda_handlers/runtime_stand_in.py) that forwards to
+the session's multi-model-server serving the model train.py produced; the other endpoint names answer the runtime
+API's errors.
 """
 
 from __future__ import annotations
