@@ -278,15 +278,24 @@ def execution_arns(client: SageMakerClient, pipeline_name: str) -> list[str]:
     return arns
 
 
-def pipeline_jobs(client: SageMakerClient, pipeline_names: Iterable[str]) -> dict[str, list[str]]:
+def pipeline_jobs(
+    client: SageMakerClient, pipeline_names: Iterable[str], until: Deadline | None = None
+) -> dict[str, list[str]]:
     """The names of the jobs every execution of ``pipeline_names`` ran, by step-metadata key (``TrainingJob``, ...).
 
     Read from ListPipelineExecutionSteps (all pages), which names each step's job by ARN; the job name is the ARN's
     last part. An execution or pipeline that is gone ran nothing that is left to find.
+
+    :raises CleanupError: when ``until`` passes first (a retried deletion reads them again).
     """
     jobs: dict[str, list[str]] = {key: [] for key in STEP_JOB_KEYS}
     for pipeline_name in pipeline_names:
         for arn in execution_arns(client, pipeline_name):
+            if until is not None and until.expired():
+                raise CleanupError(
+                    f"ran out of time while reading the steps of the executions of {pipeline_name} (at {arn}); retry "
+                    "the stack deletion"
+                )
             try:
                 pages = client.get_paginator("list_pipeline_execution_steps").paginate(PipelineExecutionArn=arn)
                 steps = [step for page in pages for step in page.get("PipelineExecutionSteps", [])]
@@ -510,7 +519,7 @@ def on_event(
     deleted = delete_model_packages(client, target.group_name, delete_until, log=log)
     streams: list[str] = []
     if target.log_streams is not None:
-        jobs = pipeline_jobs(client, target.pipeline_names)
+        jobs = pipeline_jobs(client, target.pipeline_names, delete_until)
         streams = delete_log_streams(logs(), target.log_streams, jobs, delete_until, log=log)
     log(
         "cleanup done",

@@ -514,6 +514,13 @@ def test_the_jobs_of_every_execution_and_step_page_are_found_by_kind(sagemaker: 
                     "TransformJob": []}  # fmt: skip
 
 
+def test_reading_the_steps_stops_at_its_deadline(sagemaker: tuple[Any, Stubber], clock: FakeClock) -> None:
+    client, stubber = sagemaker
+    expect_list(stubber, TRAINING, summaries((execution(TRAINING, "a"), "Succeeded")))
+    with pytest.raises(CleanupError, match=f"ran out of time while reading the steps .* {TRAINING}"):
+        cleanup.pipeline_jobs(client, [TRAINING], deadline(clock, 0))
+
+
 def test_deletes_the_stage_streams_and_its_pipeline_jobs_streams_of_every_page(
     logs: tuple[Any, Stubber], clock: FakeClock
 ) -> None:

@@ -32,7 +32,7 @@ def text(value: Any) -> str:
         return value
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
-        return separator.join(text(part) for part in parts)
+        return str(separator).join(text(part) for part in parts)
     if "Ref" in value:
         return f"<Ref:{value['Ref']}>"
     if "Fn::GetAtt" in value:
@@ -158,8 +158,11 @@ def leftovers(templates: Templates) -> list[str]:
                     left.append(f"{stack}: {logical_id} may start {kind} jobs {job_names} whose streams stay")
 
     for stack, logical_id, resource in of_type(templates, "AWS::SageMaker::Endpoint"):
-        expected = f"/aws/sagemaker/Endpoints/{text(resource['Properties'].get('EndpointName', '<generated>'))}"
-        if expected not in all_group_names:
+        # SageMaker names the group after the endpoint: written as the name itself or as a reference to it.
+        names = (text(resource["Properties"].get("EndpointName", "<generated>")),
+                 f"<GetAtt:{logical_id}.EndpointName>", f"<Ref:{logical_id}>")  # fmt: skip
+        expected = f"/aws/sagemaker/Endpoints/{names[0]}"
+        if not any(f"/aws/sagemaker/Endpoints/{name}" in all_group_names for name in names):
             left.append(f"{stack}: endpoint {logical_id} logs to {expected}, created by SageMaker at run time")
 
     for stack, logical_id, resource in of_type(templates, "AWS::EC2::FlowLog"):
