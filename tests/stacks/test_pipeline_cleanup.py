@@ -208,3 +208,25 @@ def test_the_function_code_is_the_handler_alone(dev: Any) -> None:
     asset_dir = Path(dev.assembly_dir) / f"asset.{asset_hash}"
     assert sorted(p.name for p in asset_dir.rglob("*")) == ["handler.py"]
     assert "import aws_cdk" not in (asset_dir / "handler.py").read_text()
+
+
+def test_the_cleanup_refuses_a_prefix_other_stages_could_match_and_groups_a_stack_owns() -> None:
+    import aws_cdk as cdk
+    import pytest
+
+    from components.pipeline_cleanup import PipelineCleanup
+    from components.run_time_logs import GLUE_JOB_ERROR, SHARED_LOG_GROUPS
+
+    def build(prefix: str, groups: Any) -> None:
+        stack = cdk.Stack(cdk.App(), "Small")
+        # The arguments are checked before any other is used.
+        PipelineCleanup(
+            stack, "Cleanup", pipelines=[], registry=None, placement=None,  # type: ignore[arg-type]
+            shared_log_groups=groups, stream_name_prefix=prefix, log_retention_days=14,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )  # fmt: skip
+
+    with pytest.raises(ValueError, match=r"stream_name_prefix='nlp-dev' must be the stage's '<prefix>-'"):
+        build("nlp-dev", SHARED_LOG_GROUPS)
+    with pytest.raises(ValueError, match=r"belong to a stack"):
+        build("nlp-dev-", (*SHARED_LOG_GROUPS, GLUE_JOB_ERROR))

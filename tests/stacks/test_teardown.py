@@ -268,3 +268,41 @@ def test_the_check_names_what_would_be_left() -> None:
         "nlp-dev-x: function Fn logs to /aws/lambda/<its name>, created by Lambda at run time",
         "nlp-dev-x: notebook other-a leaves its streams in /aws/sagemaker/NotebookInstances",
     ]
+
+
+# --- give_functions_log_groups, on a small stack ---------------------------------------------------------------------
+
+
+def test_a_function_without_a_log_group_gets_an_encrypted_one_and_one_with_a_group_keeps_it() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_logs as logs
+    from aws_cdk.assertions import Template
+
+    from components.run_time_logs import give_functions_log_groups
+
+    stack = cdk.Stack(cdk.App(), "Small")
+    key = kms.Key(stack, "Key")
+    code = lambda_.Code.from_inline("def handler(event, context):\n    return None\n")
+    runtime = lambda_.Runtime.PYTHON_3_14
+    lambda_.Function(stack, "Bare", runtime=runtime, handler="index.handler", code=code)
+    own = logs.LogGroup(stack, "Own", removal_policy=cdk.RemovalPolicy.DESTROY)
+    lambda_.Function(stack, "Logged", runtime=runtime, handler="index.handler", code=code, log_group=own)
+    created = give_functions_log_groups(stack, key=key, log_retention_days=14, removal_policy=cdk.RemovalPolicy.DESTROY)
+    assert len(created) == 1
+
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    functions = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    targets = {
+        lid.rstrip("0123456789ABCDEF"): r["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        for lid, r in functions.items()
+    }
+    assert targets["Logged"].startswith("Own")
+    new_group = resources[targets["Bare"]]
+    assert targets["Bare"].startswith("BareLogs")
+    assert new_group["DeletionPolicy"] == "Delete"
+    assert new_group["Properties"]["RetentionInDays"] == 14
+    assert new_group["Properties"]["KmsKeyId"] == {
+        "Fn::GetAtt": [next(k for k in resources if k.startswith("Key")), "Arn"]
+    }
