@@ -295,8 +295,10 @@ def test_a_function_without_a_log_group_gets_an_encrypted_one_and_one_with_a_gro
     resources = Template.from_stack(stack).to_json()["Resources"]
     functions = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
     targets = {
-        lid.rstrip("0123456789ABCDEF"): r["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
-        for lid, r in functions.items()
+        name: function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        for lid, function in functions.items()
+        for name in ("Bare", "Logged")
+        if lid.startswith(name)
     }
     assert targets["Logged"].startswith("Own")
     new_group = resources[targets["Bare"]]
