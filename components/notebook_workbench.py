@@ -20,6 +20,7 @@ from constructs import Construct
 from components.compliance import acknowledge, finding_reference, justify_for_scanners
 from components.package_repository import PackageRepository
 from components.platform_role import PlatformRole
+from components.run_time_logs import JOB_LOG_GROUPS, NOTEBOOK_INSTANCES
 from components.vpc_services import VpcService, VpcServiceUse
 from config import NotebookUserConfig, volume_kms_key_allowed
 
@@ -30,7 +31,7 @@ LIFECYCLE_SCRIPT_LIMIT = 16_384
 # Longest value a deploy-time token can resolve to (bucket names, ARNs, the asset URI all stay far below), used to
 # check the size limit at synth, when token values are not known yet.
 RESOLVED_TOKEN_BOUND = 256
-NOTEBOOK_LOG_GROUP = "/aws/sagemaker/NotebookInstances"
+NOTEBOOK_LOG_GROUP = NOTEBOOK_INSTANCES.name
 # How cdk-nag prints a log group ARN of this account and region in a finding id.
 LOGS_FINDING_PREFIX = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
 
@@ -296,7 +297,7 @@ class NotebookWorkbench(Construct):
                 resource_arns=[job_arn],
             )
             # The SDK follows a job by reading its log streams (named after the job) while it waits.
-            log_group = f"/aws/sagemaker/{title}Jobs"
+            log_group = JOB_LOG_GROUPS[job_type].name
             logs = iam.Grant.add_to_principal(
                 grantee=self.role,
                 actions=["logs:DescribeLogStreams"],

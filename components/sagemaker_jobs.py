@@ -22,14 +22,11 @@ from constructs import Construct
 
 from components.compliance import acknowledge, justify_for_scanners
 from components.platform_role import PlatformRole
+from components.run_time_logs import JOB_LOG_GROUPS as RUN_TIME_JOB_LOG_GROUPS
 from config.instance_storage import volume_kms_key_allowed
 
-# The log groups and metric namespaces SageMaker writes for each job kind.
-JOB_LOG_GROUPS = {
-    "training": "/aws/sagemaker/TrainingJobs",
-    "processing": "/aws/sagemaker/ProcessingJobs",
-    "transform": "/aws/sagemaker/TransformJobs",
-}
+# The shared log group SageMaker writes for each job kind (components/run_time_logs.py lists every run-time group).
+JOB_LOG_GROUPS = {kind: group.name for kind, group in RUN_TIME_JOB_LOG_GROUPS.items()}
 
 
 def dlc_account(scope: Construct) -> str:

@@ -218,7 +218,10 @@ class _Pipeline(Construct):
         )
 
     def grant_stop_executions(self, grantee: iam.IGrantable) -> iam.Grant:
-        """List the executions and stop them, nothing else (what a cleanup before deletion needs)."""
+        """List the executions and their steps and stop the executions, nothing else.
+
+        What a cleanup before deletion needs: the steps name the jobs whose log streams it deletes.
+        """
         _acknowledge_for(
             grantee,
             f"AwsSolutions-IAM5[Resource::{_ACCOUNT_ARN}:pipeline/{self.pipeline_name}/execution/*]",
@@ -229,7 +232,7 @@ class _Pipeline(Construct):
         ).combine(
             iam.Grant.add_to_principal(
                 grantee=grantee,
-                actions=["sagemaker:StopPipelineExecution"],
+                actions=["sagemaker:StopPipelineExecution", "sagemaker:ListPipelineExecutionSteps"],
                 resource_arns=[f"{self.pipeline_arn}/execution/*"],
             )
         )

@@ -13,6 +13,7 @@ from components.compliance import justify_for_scanners
 from components.data_preparation_job import DataPreparationJob
 from components.pipeline_cleanup import PipelineCleanup
 from components.pipeline_triggers import PipelineTriggers
+from components.run_time_logs import SHARED_LOG_GROUPS
 from components.training_pipeline import BatchInferencePipeline, JobPlacement, ModelRegistry, TrainingPipeline
 from config import PlatformConfig
 from config.accelerators import gpus_per_instance
@@ -129,6 +130,8 @@ class PipelineStack(cdk.Stack):
                 pipelines=[self.training, self.batch_inference],
                 registry=self.registry,
                 placement=placement,
+                shared_log_groups=SHARED_LOG_GROUPS,
+                stream_name_prefix=f"{config.prefix}-",
                 log_retention_days=config.log_retention_days,
                 removal_policy=removal_policy(config),
             )

@@ -10,6 +10,7 @@ from constructs import Construct
 from components.data_preparation_job import DataPreparationJob
 from components.notebook_workbench import NotebookWorkbench
 from components.pipeline_cleanup import PipelineCleanup
+from components.run_time_logs import give_functions_log_groups
 from components.template_hygiene import drop_redundant_provider_dependencies
 from components.training_pipeline import BatchInferencePipeline, TrainingPipeline
 from components.vpc_services import VpcConsumer
@@ -114,6 +115,11 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
     )
     platform = Platform(data=data, network=network, pipeline=pipeline, workbench=workbench)
     for stack in platform.stacks:
+        # aws-cdk-lib's own provider functions (auto-delete objects, restrict default SG) would otherwise log to
+        # groups Lambda creates at run time, which cdk destroy leaves behind (components/run_time_logs.py).
+        give_functions_log_groups(
+            stack, key=data.key, log_retention_days=config.log_retention_days, removal_policy=removal_policy(config)
+        )
         drop_redundant_provider_dependencies(stack)
         for key, value in config.tags:
             cdk.Tags.of(stack).add(key, value)

@@ -440,6 +440,201 @@ def test_bad_properties_fail_naming_the_property_and_value(properties: dict[str,
         cleanup.CleanupTarget.from_properties(properties)
 
 
+# --- the stage's log streams in SageMaker's shared log groups -------------------------------------------------------
+
+TRAINING_LOGS, NOTEBOOK_LOGS = "/aws/sagemaker/TrainingJobs", "/aws/sagemaker/NotebookInstances"
+LOG_STREAMS = {
+    "StreamNamePrefix": "nlp-dev-",
+    "LogGroups": [{"LogGroupName": NOTEBOOK_LOGS}, {"LogGroupName": TRAINING_LOGS, "PipelineStepJob": "TrainingJob"}],
+}
+
+
+@pytest.fixture
+def logs() -> Iterator[tuple[Any, Stubber]]:
+    client = botocore.session.get_session().create_client(
+        "logs", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def steps(*job_arns: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "PipelineExecutionSteps": [
+            {"StepName": f"Step{i}", "Metadata": {key: {"Arn": arn}}} for i, (key, arn) in enumerate(job_arns)
+        ]
+    }
+
+
+def expect_steps(stubber: Stubber, execution_arn: str, response: dict[str, Any], token: str | None = None) -> None:
+    expected: dict[str, Any] = {"PipelineExecutionArn": execution_arn}
+    if token:
+        expected["NextToken"] = token
+    stubber.add_response("list_pipeline_execution_steps", response, expected)
+
+
+def expect_streams(
+    stubber: Stubber, group: str, prefix: str, names: list[str], token: str | None = None, next_token: str = ""
+) -> None:
+    expected: dict[str, Any] = {"logGroupName": group, "logStreamNamePrefix": prefix}
+    if token:
+        expected["nextToken"] = token
+    response: dict[str, Any] = {"logStreams": [{"logStreamName": name} for name in names]}
+    if next_token:
+        response["nextToken"] = next_token
+    stubber.add_response("describe_log_streams", response, expected)
+
+
+def expect_delete_stream(stubber: Stubber, group: str, name: str) -> None:
+    stubber.add_response("delete_log_stream", {}, {"logGroupName": group, "logStreamName": name})
+
+
+def training_job(name: str) -> str:
+    return f"{ACCOUNT_ARN}:training-job/{name}"
+
+
+def test_the_jobs_of_every_execution_and_step_page_are_found_by_kind(sagemaker: tuple[Any, Stubber]) -> None:
+    client, stubber = sagemaker
+    first, second = execution(TRAINING, "a"), execution(TRAINING, "b")
+    expect_list(stubber, TRAINING, {**summaries((first, "Succeeded")), "NextToken": "page2"})
+    expect_list(stubber, TRAINING, summaries((second, "Stopped")), token="page2")
+    expect_steps(stubber, first, {**steps(("TrainingJob", training_job("pipelines-a-Train-x"))), "NextToken": "s2"})
+    expect_steps(
+        stubber,
+        first,
+        steps(("ProcessingJob", f"{ACCOUNT_ARN}:processing-job/pipelines-a-Evaluate-y")),
+        token="s2",
+    )
+    # An execution whose steps are gone ran nothing that is left to find.
+    stubber.add_client_error("list_pipeline_execution_steps", "ResourceNotFound", "no such execution", 400)
+    stubber.add_client_error("list_pipeline_executions", "ResourceNotFound", "Pipeline does not exist", 400)
+    jobs = cleanup.pipeline_jobs(client, [TRAINING, BATCH])
+    assert jobs == {"TrainingJob": ["pipelines-a-Train-x"], "ProcessingJob": ["pipelines-a-Evaluate-y"],
+                    "TransformJob": []}  # fmt: skip
+
+
+def test_reading_the_steps_stops_at_its_deadline(sagemaker: tuple[Any, Stubber], clock: FakeClock) -> None:
+    client, stubber = sagemaker
+    expect_list(stubber, TRAINING, summaries((execution(TRAINING, "a"), "Succeeded")))
+    with pytest.raises(CleanupError, match=f"ran out of time while reading the steps .* {TRAINING}"):
+        cleanup.pipeline_jobs(client, [TRAINING], deadline(clock, 0))
+
+
+def test_deletes_the_stage_streams_and_its_pipeline_jobs_streams_of_every_page(
+    logs: tuple[Any, Stubber], clock: FakeClock
+) -> None:
+    client, stubber = logs
+    target = cleanup.LogStreamTarget.from_property(LOG_STREAMS)
+    jobs = {"TrainingJob": ["pipelines-a-Train-x"], "ProcessingJob": ["pipelines-a-Evaluate-y"]}
+    # Notebooks: the prefix only, two pages. A job group: the prefix, then each of its kind's pipeline jobs.
+    expect_streams(stubber, NOTEBOOK_LOGS, "nlp-dev-", ["nlp-dev-alice/jupyter.log"], next_token="p2")
+    expect_streams(stubber, NOTEBOOK_LOGS, "nlp-dev-", ["nlp-dev-alice/LifecycleConfigOnStart"], token="p2")
+    expect_delete_stream(stubber, NOTEBOOK_LOGS, "nlp-dev-alice/jupyter.log")
+    # Already gone (deleted by hand meanwhile) counts as deleted.
+    stubber.add_client_error(
+        "delete_log_stream", "ResourceNotFoundException", "The specified log stream does not exist."
+    )
+    expect_streams(stubber, TRAINING_LOGS, "nlp-dev-", ["nlp-dev-notebook-job/algo-1-1700000000"])
+    expect_streams(stubber, TRAINING_LOGS, "pipelines-a-Train-x/", ["pipelines-a-Train-x/algo-1-1700000000"])
+    expect_delete_stream(stubber, TRAINING_LOGS, "nlp-dev-notebook-job/algo-1-1700000000")
+    expect_delete_stream(stubber, TRAINING_LOGS, "pipelines-a-Train-x/algo-1-1700000000")
+    deleted = cleanup.delete_log_streams(client, target, jobs, deadline(clock, 600), log=quiet)
+    assert deleted == [
+        f"{NOTEBOOK_LOGS}:nlp-dev-alice/jupyter.log",
+        f"{TRAINING_LOGS}:nlp-dev-notebook-job/algo-1-1700000000",
+        f"{TRAINING_LOGS}:pipelines-a-Train-x/algo-1-1700000000",
+    ]
+
+
+def test_a_shared_group_that_does_not_exist_has_nothing_to_delete(logs: tuple[Any, Stubber], clock: FakeClock) -> None:
+    client, stubber = logs
+    target = cleanup.LogStreamTarget.from_property(LOG_STREAMS)
+    stubber.add_client_error(
+        "describe_log_streams", "ResourceNotFoundException", "The specified log group does not exist."
+    )
+    expect_streams(stubber, TRAINING_LOGS, "nlp-dev-", [])
+    assert cleanup.delete_log_streams(client, target, {}, deadline(clock, 600), log=quiet) == []
+
+
+def test_a_stream_that_cannot_be_deleted_fails_naming_it_and_the_command_after_the_others(
+    logs: tuple[Any, Stubber], clock: FakeClock
+) -> None:
+    client, stubber = logs
+    target = cleanup.LogStreamTarget.from_property(LOG_STREAMS)
+    expect_streams(stubber, NOTEBOOK_LOGS, "nlp-dev-", ["nlp-dev-alice/jupyter.log", "nlp-dev-bob/jupyter.log"])
+    stubber.add_client_error("delete_log_stream", "AccessDeniedException", "not authorized")
+    expect_delete_stream(stubber, NOTEBOOK_LOGS, "nlp-dev-bob/jupyter.log")
+    expect_streams(stubber, TRAINING_LOGS, "nlp-dev-", [])
+    with pytest.raises(CleanupError) as raised:
+        cleanup.delete_log_streams(client, target, {}, deadline(clock, 600), log=quiet)
+    message = str(raised.value)
+    assert "nlp-dev-alice/jupyter.log (AccessDeniedException: not authorized)" in message
+    assert (
+        f"aws logs delete-log-stream --log-group-name {NOTEBOOK_LOGS} --log-stream-name nlp-dev-alice/jupyter.log"
+        in message
+    )
+    assert "nlp-dev-bob" not in message
+
+
+def test_listing_streams_that_fails_names_the_group_and_the_command(
+    logs: tuple[Any, Stubber], clock: FakeClock
+) -> None:
+    client, stubber = logs
+    stubber.add_client_error("describe_log_streams", "AccessDeniedException", "not authorized")
+    with pytest.raises(CleanupError, match=f"aws logs describe-log-streams --log-group-name {NOTEBOOK_LOGS} "):
+        cleanup.stream_names(client, NOTEBOOK_LOGS, "nlp-dev-")
+
+
+def test_delete_removes_log_streams_after_the_packages(
+    sagemaker: tuple[Any, Stubber], logs: tuple[Any, Stubber], clock: FakeClock
+) -> None:
+    client, stubber = sagemaker
+    logs_client, logs_stubber = logs
+    arn = execution(TRAINING, "a")
+    # Nothing to stop; the packages go; then the executions are read again for the jobs their steps ran.
+    expect_list(stubber, TRAINING, summaries((arn, "Succeeded")))
+    expect_list(stubber, BATCH, summaries())
+    expect_list_packages(stubber, packages(1))
+    expect_delete(stubber, 1)
+    expect_list(stubber, TRAINING, summaries((arn, "Succeeded")))
+    expect_steps(stubber, arn, steps(("TrainingJob", training_job("pipelines-a-Train-x"))))
+    expect_list(stubber, BATCH, summaries())
+    expect_streams(logs_stubber, NOTEBOOK_LOGS, "nlp-dev-", [])
+    expect_streams(logs_stubber, TRAINING_LOGS, "nlp-dev-", [])
+    expect_streams(logs_stubber, TRAINING_LOGS, "pipelines-a-Train-x/", ["pipelines-a-Train-x/algo-1-1"])
+    expect_delete_stream(logs_stubber, TRAINING_LOGS, "pipelines-a-Train-x/algo-1-1")
+    event = request("Delete")
+    event["ResourceProperties"]["LogStreams"] = LOG_STREAMS
+    outcome = cleanup.on_event(
+        event,
+        lambda: client,
+        logs=lambda: logs_client,
+        wait_until=deadline(clock, 600),
+        delete_until=deadline(clock, 700),
+        sleep=clock.sleep,
+        log=quiet,
+    )
+    assert outcome.status == "SUCCESS"
+
+
+@pytest.mark.parametrize(
+    ("log_streams", "message"),
+    [
+        ({"StreamNamePrefix": "nlp-dev", "LogGroups": [{"LogGroupName": NOTEBOOK_LOGS}]}, r"ending in '-'"),
+        ({"StreamNamePrefix": "nlp-dev-", "LogGroups": []}, r"LogGroups=\[\] must be a non-empty list"),
+        (
+            {"StreamNamePrefix": "nlp-dev-", "LogGroups": [{"LogGroupName": TRAINING_LOGS, "PipelineStepJob": "Job"}]},
+            r"'PipelineStepJob': 'Job'",
+        ),
+    ],
+)
+def test_bad_log_stream_properties_fail_naming_the_value(log_streams: dict[str, Any], message: str) -> None:
+    properties = {"PipelineNames": [TRAINING], "ModelPackageGroupName": GROUP, "LogStreams": log_streams}
+    with pytest.raises(CleanupError, match=message):
+        cleanup.CleanupTarget.from_properties(properties)
+
+
 # --- answering CloudFormation --------------------------------------------------------------------------------------
 
 

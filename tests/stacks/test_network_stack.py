@@ -188,7 +188,9 @@ def test_flow_logs_capture_all_traffic_into_an_encrypted_log_group(stage: Any) -
     template.has_resource_properties(
         "AWS::EC2::FlowLog", {"TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"}
     )
-    (group,) = of_type(template, "AWS::Logs::LogGroup").values()
+    (flow_log,) = of_type(template, "AWS::EC2::FlowLog").values()
+    # The network also holds the log group of aws-cdk-lib's restrict-default-SG function: pick the flow logs' one.
+    group = of_type(template, "AWS::Logs::LogGroup")[flow_log["Properties"]["LogGroupName"]["Ref"]]
     assert "KmsKeyId" in group["Properties"]
     assert "Fn::ImportValue" in str(group["Properties"]["KmsKeyId"])
 

@@ -84,6 +84,16 @@ def test_dev_cleanup_is_deleted_before_the_pipelines_the_group_and_its_permissio
     assert properties["PipelineNames"] == [config.training_pipeline_name, config.batch_inference_pipeline_name]
     assert sorted(properties["PipelineNames"]) == sorted(p["Properties"]["PipelineName"] for p in pipelines.values())
     assert properties["ModelPackageGroupName"] == config.model_package_group_name
+    # The stage's own streams in the groups SageMaker shares across the account, one entry per shared group.
+    assert properties["LogStreams"] == {
+        "StreamNamePrefix": f"{config.prefix}-",
+        "LogGroups": [
+            {"LogGroupName": "/aws/sagemaker/NotebookInstances"},
+            {"LogGroupName": "/aws/sagemaker/ProcessingJobs", "PipelineStepJob": "ProcessingJob"},
+            {"LogGroupName": "/aws/sagemaker/TrainingJobs", "PipelineStepJob": "TrainingJob"},
+            {"LogGroupName": "/aws/sagemaker/TransformJobs", "PipelineStepJob": "TransformJob"},
+        ],
+    }
 
 
 def test_cloudformation_stops_waiting_only_after_the_function_has_timed_out(dev: Any) -> None:
@@ -115,10 +125,12 @@ def test_cleanup_function_runs_in_the_isolated_vpc_with_encrypted_logs_kept_per_
 
 
 def test_the_vpc_has_the_endpoints_the_function_needs(dev: Any) -> None:
-    # SageMaker through its interface endpoint, CloudFormation's response URL (S3) through the gateway endpoint.
+    # SageMaker and CloudWatch Logs through their interface endpoints, CloudFormation's response URL (S3) through the
+    # gateway endpoint.
     endpoints = resources(dev.template("network"), "AWS::EC2::VPCEndpoint").values()
     services = json.dumps([e["Properties"]["ServiceName"] for e in endpoints])
     assert "sagemaker.api" in services
+    assert ".logs" in services
     assert any(e["Properties"].get("VpcEndpointType") == "Gateway" and ".s3" in json.dumps(e) for e in endpoints)
 
 
@@ -138,6 +150,7 @@ def test_cleanup_role_may_only_list_and_stop_executions_and_delete_the_groups_pa
     assert sagemaker == {
         "sagemaker:ListPipelineExecutions": {f"{account}:pipeline/{name}" for name in pipelines},
         "sagemaker:StopPipelineExecution": {f"{account}:pipeline/{name}/execution/*" for name in pipelines},
+        "sagemaker:ListPipelineExecutionSteps": {f"{account}:pipeline/{name}/execution/*" for name in pipelines},
         "sagemaker:DeleteModelPackage": {f"{account}:model-package/{config.model_package_group_name}/*"},
         "sagemaker:ListModelPackages": {"*"},  # no resource type
     }
@@ -150,10 +163,21 @@ def test_cleanup_role_may_only_list_and_stop_executions_and_delete_the_groups_pa
         "ec2:UnassignPrivateIpAddresses",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "logs:DescribeLogStreams",
+        "logs:DeleteLogStream",
     }
     _, function = cleanup_function(dev.template("pipeline"))
     own_log_group = f"<{function['Properties']['LoggingConfig']['LogGroup']['Ref']}.Arn>"
     assert granted["logs:CreateLogStream"] == granted["logs:PutLogEvents"] == {own_log_group}
+    # The shared SageMaker groups: describe them, delete only streams named after the stage's notebooks and jobs
+    # (<prefix>-...) or, in job groups, after pipeline jobs (pipelines-...: the handler deletes only its own ones).
+    logs = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker"
+    jobs = ("TrainingJobs", "ProcessingJobs", "TransformJobs")
+    assert granted["logs:DescribeLogStreams"] == {f"{logs}/{group}:*" for group in (*jobs, "NotebookInstances")}
+    assert granted["logs:DeleteLogStream"] == {
+        *(f"{logs}/{group}:log-stream:{config.prefix}-*" for group in (*jobs, "NotebookInstances")),
+        *(f"{logs}/{group}:log-stream:pipelines-*" for group in jobs),
+    }
 
 
 def test_rules_that_start_executions_are_deleted_before_the_cleanup_runs(dev: Any) -> None:
@@ -184,3 +208,25 @@ def test_the_function_code_is_the_handler_alone(dev: Any) -> None:
     asset_dir = Path(dev.assembly_dir) / f"asset.{asset_hash}"
     assert sorted(p.name for p in asset_dir.rglob("*")) == ["handler.py"]
     assert "import aws_cdk" not in (asset_dir / "handler.py").read_text()
+
+
+def test_the_cleanup_refuses_a_prefix_other_stages_could_match_and_groups_a_stack_owns() -> None:
+    import aws_cdk as cdk
+    import pytest
+
+    from components.pipeline_cleanup import PipelineCleanup
+    from components.run_time_logs import GLUE_JOB_ERROR, SHARED_LOG_GROUPS
+
+    def build(prefix: str, groups: Any) -> None:
+        stack = cdk.Stack(cdk.App(), "Small")
+        # The arguments are checked before any other is used.
+        PipelineCleanup(
+            stack, "Cleanup", pipelines=[], registry=None, placement=None,  # type: ignore[arg-type]
+            shared_log_groups=groups, stream_name_prefix=prefix, log_retention_days=14,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )  # fmt: skip
+
+    with pytest.raises(ValueError, match=r"stream_name_prefix='nlp-dev' must be the stage's '<prefix>-'"):
+        build("nlp-dev", SHARED_LOG_GROUPS)
+    with pytest.raises(ValueError, match=r"belong to a stack"):
+        build("nlp-dev-", (*SHARED_LOG_GROUPS, GLUE_JOB_ERROR))
