@@ -4,8 +4,11 @@ Warm: the same request, interleaved, as a direct botocore ``InvokeEndpoint`` and
 ``lambda_handler`` (Powertools logger, tracer, metrics, validation, error mapping, then the same ``InvokeEndpoint``),
 both against one local runtime-API stand-in (tests/lambda_handlers/runtime_stand_in.py) whose backend answers at
 once, so the difference is the wrapper alone. Cold: the time to import handler.py in a fresh interpreter (what
-Lambda's INIT phase runs: Powertools, boto3, the client), tracer enabled as in Lambda.
-Goals (issue 9): warm overhead at most 5 ms, cold init at most 300 ms.
+Lambda's INIT phase runs: Powertools, botocore, the client), twice: as a plain process (``POWERTOOLS_TRACE_DISABLED``
+unset, but outside Lambda, where Powertools does not trace), and with ``LAMBDA_TASK_ROOT`` set as the Lambda runtime
+sets it, so tracing is on and the X-Ray SDK takes its Lambda path (the "in Lambda env" row). Neither is a real Lambda
+sandbox: the code there loads from the function's package and layer, on the CPU share of the function's memory.
+Goals (issue 9): warm overhead at most 5 ms, cold init at most 300 ms (checked on both cold rows).
 
     .venv/bin/python scripts/bench_lambda_wrapper.py [--requests 300] [--texts 4] [--cold-runs 10]
 """
@@ -20,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -115,15 +119,23 @@ def main() -> int:
                 print(f"  {i + 1}/{args.requests + 20}", flush=True)
 
     cold_ms: list[float] = []
+    lambda_cold_ms: list[float] = []
     probe_env = {**os.environ, **env}
     probe_env.pop("POWERTOOLS_TRACE_DISABLED", None)
-    print(f"cold: {args.cold_runs} fresh interpreters", flush=True)
-    for run in range(args.cold_runs):
-        out = subprocess.run(
-            [sys.executable, "-c", COLD_PROBE, str(HANDLER)], env=probe_env, capture_output=True, text=True, check=True
-        )
-        cold_ms.append(float(out.stdout.strip().splitlines()[-1]))
-        print(f"  {run + 1}/{args.cold_runs}: {cold_ms[-1]:.0f} ms", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-task-root-") as task_root:
+        lambda_env = {**probe_env, "LAMBDA_TASK_ROOT": task_root}
+        print(f"cold: {args.cold_runs} fresh interpreters each, alternating", flush=True)
+        for run in range(args.cold_runs):
+            for values, environment in ((cold_ms, probe_env), (lambda_cold_ms, lambda_env)):
+                out = subprocess.run(
+                    [sys.executable, "-c", COLD_PROBE, str(HANDLER)],
+                    env=environment,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                values.append(float(out.stdout.strip().splitlines()[-1]))
+            print(f"  {run + 1}/{args.cold_runs}: {cold_ms[-1]:.0f} ms, in Lambda env {lambda_cold_ms[-1]:.0f} ms")
 
     overhead = [h - d for h, d in zip(handler_ms, direct_ms, strict=True)]
     print()
@@ -132,10 +144,11 @@ def main() -> int:
     print(row("lambda_handler", handler_ms))
     print(row("overhead (paired)", overhead))
     print(row("cold init (import)", cold_ms))
+    print(row("cold init, in Lambda env", lambda_cold_ms))
     warm_ok = statistics.median(overhead) <= WARM_GOAL_MS
-    cold_ok = statistics.median(cold_ms) <= COLD_GOAL_MS
+    cold_ok = max(statistics.median(cold_ms), statistics.median(lambda_cold_ms)) <= COLD_GOAL_MS
     print(f"goal warm overhead <= {WARM_GOAL_MS} ms (median): {'met' if warm_ok else 'MISSED'}")
-    print(f"goal cold init <= {COLD_GOAL_MS} ms (median): {'met' if cold_ok else 'MISSED'}")
+    print(f"goal cold init <= {COLD_GOAL_MS} ms (median, both rows): {'met' if cold_ok else 'MISSED'}")
     return 0 if warm_ok and cold_ok else 1
 
 
