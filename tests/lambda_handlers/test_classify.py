@@ -290,3 +290,150 @@ def test_request_text_is_never_logged_and_logs_carry_the_correlation_id(
     assert "ClassifiedTexts" in printed.out
     for output in (structured.getvalue(), printed.out, printed.err, caplog.text):
         assert MARKER not in output
+
+
+# --- Tracing: X-Ray where Powertools traces, and not even imported elsewhere ------------------------------------------
+
+TRACE_ID = "1-5759e988-bd862e3fe1be46a994272793"
+# Runs in a fresh interpreter: Powertools keeps the Tracer's settings in class state and the X-Ray SDK in globals.
+TRACED_RUN = """
+import importlib.util, io, json, sys
+from types import SimpleNamespace
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+spec = importlib.util.spec_from_file_location("classify_handler", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+marker = sys.argv[2]
+body = json.dumps([{"label": "a", "score": 0.9, "truncated": False}]).encode()
+with Stubber(module.RUNTIME) as stub:
+    stub.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(body), len(body))})
+    event = {"headers": {"Content-Type": "application/json"}, "body": json.dumps({"inputs": [marker]}),
+             "isBase64Encoded": False, "requestContext": {"requestId": "req-0001"}}
+    context = SimpleNamespace(function_name="classify", function_version="$LATEST", memory_limit_in_mb=512,
+                              invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:classify",
+                              aws_request_id="lambda-req-1")
+    result = module.lambda_handler(event, context)
+print(json.dumps({"tracer": type(module.tracer).__name__, "status": result["statusCode"],
+                  "xray_imported": "aws_xray_sdk.core" in sys.modules}))
+"""
+
+
+def run_in_lambda_like_process(tmp_path: Path, daemon_port: int, **environment: str) -> dict[str, Any]:
+    import subprocess
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("POWERTOOLS_", "AWS_", "LAMBDA_", "_X_AMZN")) or key == "AWS_DEFAULT_REGION"
+    }
+    env.update(
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="x",
+        ENDPOINT_NAME=ENDPOINT,
+        POWERTOOLS_METRICS_NAMESPACE="Test/Classify",
+        LAMBDA_TASK_ROOT=str(tmp_path),  # What the Lambda runtime sets, and what tells Powertools it is in Lambda.
+        _X_AMZN_TRACE_ID=f"Root={TRACE_ID};Parent=53995c3f42cd8ad8;Sampled=1",
+        AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon_port}",
+        **environment,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", TRACED_RUN, str(HANDLER), MARKER],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert MARKER not in done.stdout + done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.fixture
+def xray_daemon() -> Any:
+    """A UDP socket where the X-Ray daemon would listen; the SDK sends each (sub)segment there as one datagram."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        daemon.settimeout(0.2)
+        yield daemon
+
+
+def received_segments(daemon: Any) -> list[dict[str, Any]]:
+    segments = []
+    while True:
+        try:
+            datagram = daemon.recv(65536).decode("utf-8")
+        except TimeoutError:
+            return segments
+        header, _, document = datagram.partition("\n")
+        assert json.loads(header) == {"format": "json", "version": 1}
+        assert MARKER not in document  # No request text in a trace, not even in metadata.
+        segments.append(json.loads(document))
+
+
+def test_in_lambda_with_tracing_on_the_handler_the_endpoint_call_and_invoke_endpoint_are_traced(
+    tmp_path: Path, xray_daemon: Any
+) -> None:
+    result = run_in_lambda_like_process(tmp_path, xray_daemon.getsockname()[1])
+
+    assert result == {"tracer": "Tracer", "status": 200, "xray_imported": True}
+    segments = received_segments(xray_daemon)
+    assert {segment["trace_id"] for segment in segments} == {TRACE_ID}
+    names = {segment["name"] for segment in segments}
+    assert "## lambda_handler" in names
+    assert any(name.endswith("call_endpoint") for name in names), names
+    # botocore is patched: InvokeEndpoint has its own subsegment, with the endpoint call's AWS metadata.
+    (runtime_call,) = [segment for segment in segments if segment.get("aws", {}).get("operation") == "InvokeEndpoint"]
+    assert runtime_call["namespace"] == "aws"
+
+
+def test_with_tracing_disabled_in_lambda_nothing_is_traced_and_xray_is_not_imported(
+    tmp_path: Path, xray_daemon: Any
+) -> None:
+    result = run_in_lambda_like_process(tmp_path, xray_daemon.getsockname()[1], POWERTOOLS_TRACE_DISABLED="true")
+
+    assert result == {"tracer": "Untraced", "status": 200, "xray_imported": False}
+    assert received_segments(xray_daemon) == []
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {},
+        {"LAMBDA_TASK_ROOT": "/var/task"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "0"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "Yes"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "AWS_CHALICE_CLI_MODE": "true"},
+        {"POWERTOOLS_TRACE_DISABLED": "false"},
+    ],
+)
+def test_tracing_is_active_exactly_where_powertools_tracer_would_trace(
+    environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools import Tracer
+
+    for key in ("LAMBDA_TASK_ROOT", "POWERTOOLS_TRACE_DISABLED", "AWS_SAM_LOCAL", "AWS_CHALICE_CLI_MODE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    assert classify.tracing_active() is not bool(Tracer._is_tracer_disabled())
+
+
+def test_untraced_decorators_return_the_function_itself() -> None:
+    untraced = classify.Untraced()
+
+    def function() -> int:
+        return 1
+
+    assert untraced.capture_method(function) is function
+    assert untraced.capture_method(capture_response=False)(function) is function
+    assert untraced.capture_lambda_handler(capture_response=False)(function) is function
