@@ -46,8 +46,8 @@ def vpc_consumers(config: PlatformConfig) -> tuple[VpcConsumer, ...]:
     """The components ``config``'s stage builds inside the VPC, each with the services it calls from there.
 
     The Network stack is built first, so this follows the conditions under which the Pipeline, Serving and Workbench
-    stacks create each component (a serverless endpoint runs outside the VPC) (tests/stacks/test_network_stack.py checks every VPC-placed resource of the synthesized
-    templates against it).
+    stacks create each component; a serverless endpoint runs outside the VPC (tests/stacks/test_network_stack.py
+    checks every VPC-placed resource of the synthesized templates against it).
     """
     consumers = [
         VpcConsumer.of(component) for component in (DataPreparationJob, TrainingPipeline, BatchInferencePipeline)
@@ -58,9 +58,7 @@ def vpc_consumers(config: PlatformConfig) -> tuple[VpcConsumer, ...]:
         consumers.append(VpcConsumer.of(InferenceEndpoint))
     if config.workbench.users:
         consumers.append(
-            VpcConsumer.of(
-                NotebookWorkbench, NotebookWorkbench.vpc_services(invokes_endpoint=config.serving.has_model)
-            )
+            VpcConsumer.of(NotebookWorkbench, NotebookWorkbench.vpc_services(invokes_endpoint=config.serving.has_model))
         )
     return tuple(consumers)
 

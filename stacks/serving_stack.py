@@ -113,4 +113,3 @@ class ServingStack(cdk.Stack):
             value=self.endpoint.endpoint_name,
             description="The SageMaker endpoint serving the stage's model (sagemaker-runtime InvokeEndpoint)",
         )
-

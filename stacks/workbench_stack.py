@@ -24,7 +24,8 @@ class WorkbenchStack(cdk.Stack):
     The notebooks' role is wired here to what the other stacks hold, through their grants: the data preparation
     job (start and follow runs), both pipelines (start and follow executions), the training pipeline's evaluation
     reports (read), the model registry (read and approve), the inference endpoint where the stage has one (invoke,
-    through its ``grant_invoke``: the Serving stack deploys first), and SageMaker jobs under the conditions of :meth:`NotebookWorkbench.allow_sagemaker_jobs`.
+    through its ``grant_invoke``: the Serving stack deploys first), and SageMaker jobs under the conditions of
+    :meth:`NotebookWorkbench.allow_sagemaker_jobs`.
 
     Attributes other stacks use: ``workbench`` (``role``; None when the stage configures no users) and
     ``package_repository`` (``grant_read``).

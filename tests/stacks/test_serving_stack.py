@@ -271,7 +271,9 @@ def test_rollback_alarms_watch_the_new_fleet_with_the_configured_thresholds(prod
     canary = prod.config.serving.canary
     assert canary is not None
     (config_id,) = of_type(prod, "AWS::SageMaker::EndpointConfig")
-    by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in of_type(prod, "AWS::CloudWatch::Alarm").values()}
+    by_metric = {
+        a["Properties"]["MetricName"]: a["Properties"] for a in of_type(prod, "AWS::CloudWatch::Alarm").values()
+    }
     assert set(by_metric) == {"Invocation5XXErrors", "ModelLatency"}
     for alarm in by_metric.values():
         assert alarm["Namespace"] == "AWS/SageMaker"
@@ -381,7 +383,10 @@ def test_a_model_archive_is_served_by_its_image_and_only_that_object_is_readable
                             "Action": "s3:GetObject",
                             "Effect": "Allow",
                             "Resource": {
-                                "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::my-models/runs/42/model.tar.gz"]]
+                                "Fn::Join": [
+                                    "",
+                                    ["arn:", {"Ref": "AWS::Partition"}, ":s3:::my-models/runs/42/model.tar.gz"],
+                                ]
                             },
                         }
                     ]
@@ -394,7 +399,7 @@ def test_a_model_archive_is_served_by_its_image_and_only_that_object_is_readable
 
 
 def test_the_variant_name_stays_the_same_whatever_the_model() -> None:
-    names = set()
+    names: set[str] = set()
     for version in (1, 2):
         stack, key, bucket = small_stack()
         InferenceEndpoint(
@@ -451,4 +456,6 @@ def test_an_instance_type_with_an_ebs_volume_gets_the_volume_key() -> None:
         security_group=ec2.SecurityGroup(stack, "Group", vpc=vpc),
     )
     (config,) = Template.from_stack(stack).find_resources("AWS::SageMaker::EndpointConfig").values()
-    assert config["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}
+    key_resource = key.node.default_child
+    assert isinstance(key_resource, cdk.CfnElement)
+    assert config["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [stack.get_logical_id(key_resource), "Arn"]}
