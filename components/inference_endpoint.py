@@ -561,9 +561,8 @@ class InferenceEndpoint(Construct):
         self, bucket: s3.IBucket, key: kms.IKey, sampling_percent: int
     ) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty:
         """Capture requests and responses under ``data-capture/<endpoint>/`` with the platform key."""
-        # SageMaker writes the captured files with the execution role.
+        # SageMaker writes the captured files with the execution role; the grant covers the bucket's key too.
         bucket.grant_put(self.role, f"{DATA_CAPTURE_PREFIX}/{self.endpoint_name}/*")
-        key.grant_encrypt(self.role)
         self._acknowledge_bucket_prefix(
             bucket, f"{DATA_CAPTURE_PREFIX}/{self.endpoint_name}", "writes captured requests and responses"
         )

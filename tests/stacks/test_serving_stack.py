@@ -16,8 +16,9 @@ from aws_cdk.assertions import Match, Template
 
 from app import build_app, load_cdk_json_context
 from components.inference_endpoint import VARIANT_NAME, InferenceEndpoint
-from config import CanaryDeploymentConfig
+from config import CanaryDeploymentConfig, PlatformConfig, ServingConfig
 from stacks.platform import vpc_consumers
+from stacks.serving_stack import ServingStack
 
 
 def of_type(stage: Any, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -459,3 +460,32 @@ def test_an_instance_type_with_an_ebs_volume_gets_the_volume_key() -> None:
     key_resource = key.node.default_child
     assert isinstance(key_resource, cdk.CfnElement)
     assert config["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [stack.get_logical_id(key_resource), "Arn"]}
+
+
+def test_a_model_archive_on_gpu_instances_is_served_by_the_gpu_inference_container() -> None:
+    app = cdk.App()
+    base = cdk.Stack(app, "Base")
+    vpc = ec2.Vpc(base, "Vpc", max_azs=1, subnet_configuration=[
+        ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)])  # fmt: skip
+    config = PlatformConfig(
+        stage="dev",
+        serving=ServingConfig(
+            model_data_url="s3://my-models/runs/42/model.tar.gz", instance_type="ml.g5.xlarge", max_instances=2
+        ),
+    )
+    serving = ServingStack(
+        app,
+        "Serving",
+        config=config,
+        key=kms.Key(base, "Key"),
+        curated_bucket=s3.Bucket(base, "Curated"),
+        artifacts_bucket=s3.Bucket(base, "Artifacts"),
+        subnets=vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+        security_group=ec2.SecurityGroup(base, "Group", vpc=vpc),
+    )
+    (model,) = Template.from_stack(serving).find_resources("AWS::SageMaker::Model").values()
+    (container,) = model["Properties"]["Containers"]
+    images = config.training.images
+    assert container["ModelDataUrl"] == "s3://my-models/runs/42/model.tar.gz"
+    image = container["Image"]["Fn::Join"][1]
+    assert image[-1] == f"/{images.inference_repository}:{images.inference_gpu_tag}"
