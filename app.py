@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """The CDK app: ``cdk synth -c stage=<name>`` (default ``dev``) builds every stack of that stage.
 
+``-c model_package_arn=<arn>`` serves that model package instead of the stage's configured model, for one synth (a
+pull request previews the promotion of a model with it). A stage without a model has no Serving stack.
+
 The compliance packs run on every synth; an unacknowledged finding fails it. A bad stage or setting fails with one
 line naming the key, the value and what is allowed.
 """
@@ -42,8 +45,10 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     app = cdk.App(context=dict(context) if context is not None else None, outdir=outdir, stack_traces=False)
     app.node.set_context(DISABLE_CREATION_STACK_TRACES, True)
     register_template_validation(app)
-    stage = app.node.try_get_context("stage")
-    config = load_config(stage)
+    # -c model_package_arn=<arn> previews the promotion of a model for one synth (the stage config is unchanged).
+    config = load_config(
+        app.node.try_get_context("stage"), model_package_arn=app.node.try_get_context("model_package_arn")
+    )
     platform = build_platform(app, config)
     register_compliance_packs(app)
     return app, platform

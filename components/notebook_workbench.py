@@ -214,14 +214,6 @@ class NotebookWorkbench(Construct):
             self.instances[name] = instance
             self.lifecycle_configs[name] = lifecycle
 
-    def allow_invoke_endpoint(self, endpoint_name: str) -> iam.Grant:
-        """Let the notebooks call (and describe) the SageMaker endpoint named ``endpoint_name``."""
-        return iam.Grant.add_to_principal(
-            grantee=self.role,
-            actions=["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-            resource_arns=[self._sagemaker_arn("endpoint", endpoint_name)],
-        )
-
     def allow_sagemaker_jobs(
         self,
         *,

@@ -21,6 +21,7 @@ from config.validation import (
     check_region,
     check_retention,
     check_sagemaker_name,
+    check_time_zone,
     fail,
 )
 
@@ -49,6 +50,16 @@ def check_schedule(key: str, value: str) -> None:
         if (rate["value"] == "1") != (not rate["unit"].endswith("s")):
             raise fail(key, value, f"{allowed} (1 takes a singular unit, other values a plural one)")
         return
+    _check_cron_fields(key, value, allowed)
+
+
+def check_cron(key: str, value: str) -> None:
+    """A six-field ``cron(<min> <hour> <day> <month> <weekday> <year>)`` expression, the form Application Auto
+    Scaling's scheduled actions and EventBridge share (``rate(...)`` is refused: a floor changes at set times)."""
+    _check_cron_fields(key, value, "a cron expression like 'cron(0 20 ? * MON-FRI *)'")
+
+
+def _check_cron_fields(key: str, value: str, allowed: str) -> None:
     if not (value.startswith("cron(") and value.endswith(")")):
         raise fail(key, value, allowed)
     fields = value[5:-1].split(" ")
@@ -299,12 +310,111 @@ class TrainingConfig:
         return self.instance_count > 1 or gpus_per_instance(self.instance_type) > 1
 
 
+MODEL_PACKAGE_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]{1,63}/\d+")
+MODEL_DATA_URL = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\s]+\.tar\.gz)")
+ECR_IMAGE = re.compile(
+    r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
+    r"(?P<repository>[a-z0-9][a-z0-9._/-]{0,255})(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})"
+)
+
+
+def check_model_package_arn(key: str, value: str | None) -> None:
+    """A versioned model package ARN (``arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>``)."""
+    if value is not None and not MODEL_PACKAGE_ARN.fullmatch(value):
+        raise fail(
+            key, value, "an ARN like arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>, or None"
+        )
+
+
+@dataclass(frozen=True)
+class OutOfHoursConfig:
+    """A lower autoscaling floor outside working hours (nights and weekends), for instance endpoints.
+
+    At ``scale_down`` an Application Auto Scaling scheduled action sets the floor to ``min_instances`` (target
+    tracking then scales in as traffic allows; it never goes below the floor nor above ``serving.max_instances``);
+    at ``scale_up`` another restores ``serving.min_instances``, scaling out at once if fewer instances run. Both
+    are evaluated in ``time_zone``, so daylight saving time moves with the team's clock.
+    """
+
+    scale_down: str = "cron(0 20 ? * MON-FRI *)"
+    """When the floor drops, a six-field cron expression. Default 20:00 Monday to Friday (the Friday evening action
+    covers the weekend)."""
+    scale_up: str = "cron(0 7 ? * MON-FRI *)"
+    """When the floor is restored, a six-field cron expression. Default 07:00 Monday to Friday."""
+    min_instances: int = 1
+    """The floor out of hours, 1 to ``serving.min_instances - 1``. Default 1."""
+    time_zone: str = "UTC"
+    """IANA time zone of both expressions (``Europe/Berlin``), one AWS schedulers accept. Default UTC."""
+
+    def __post_init__(self) -> None:
+        check_cron("serving.out_of_hours.scale_down", self.scale_down)
+        check_cron("serving.out_of_hours.scale_up", self.scale_up)
+        if self.scale_down == self.scale_up:
+            raise fail("serving.out_of_hours.scale_up", self.scale_up, "a different time than scale_down")
+        check_range("serving.out_of_hours.min_instances", self.min_instances, 1, 100)
+        check_time_zone("serving.out_of_hours.time_zone", self.time_zone)
+
+
+@dataclass(frozen=True)
+class CanaryDeploymentConfig:
+    """Blue/green canary updates of an instance endpoint, rolled back automatically by two alarms on the new fleet.
+
+    A new model or endpoint config is deployed to a new (green) fleet as large as the running one; first
+    ``canary_size_percent`` of the traffic goes to it for ``wait_interval_seconds`` (the baking period), then all of
+    it; the old fleet is kept ``termination_wait_seconds`` longer. If a rollback alarm fires on the new fleet (5XX
+    errors, model latency p99), SageMaker shifts all traffic back to the old fleet.
+    """
+
+    canary_size_percent: int = 10
+    """Share of the new fleet's capacity that takes traffic first, 1 to 50 (SageMaker's limit). Default 10."""
+    wait_interval_seconds: int = 600
+    """Baking period of the canary before the rest of the traffic moves, 0 to 3600 seconds. Default 600."""
+    termination_wait_seconds: int = 600
+    """Time the old fleet stays after all traffic moved (a rollback target), 0 to 3600 seconds. Default 600."""
+    maximum_execution_timeout_seconds: int = 3600
+    """Longest time the whole deployment may take, 600 to 28800 seconds and above the two waits. Default 3600."""
+    rollback_5xx_errors: int = 5
+    """5XX errors of the new fleet in one minute that roll the deployment back, 1 to 100000. Default 5."""
+    rollback_model_latency_ms: int = 1000
+    """Model latency p99 of the new fleet, in milliseconds, that rolls the deployment back, 1 to 60000. Default
+    1000."""
+    rollback_evaluation_minutes: int = 2
+    """Consecutive one-minute periods over a rollback threshold before the alarm fires, 1 to 10. Default 2."""
+
+    def __post_init__(self) -> None:
+        check_range("serving.canary.canary_size_percent", self.canary_size_percent, 1, 50)
+        check_range("serving.canary.wait_interval_seconds", self.wait_interval_seconds, 0, 3600)
+        check_range("serving.canary.termination_wait_seconds", self.termination_wait_seconds, 0, 3600)
+        check_range(
+            "serving.canary.maximum_execution_timeout_seconds", self.maximum_execution_timeout_seconds, 600, 28800
+        )
+        waits = self.wait_interval_seconds + self.termination_wait_seconds
+        if self.maximum_execution_timeout_seconds <= waits:
+            raise fail(
+                "serving.canary.maximum_execution_timeout_seconds",
+                self.maximum_execution_timeout_seconds,
+                f"must exceed wait_interval_seconds + termination_wait_seconds = {waits}, or the deployment times "
+                "out while it waits",
+            )
+        check_range("serving.canary.rollback_5xx_errors", self.rollback_5xx_errors, 1, 100000)
+        check_range("serving.canary.rollback_model_latency_ms", self.rollback_model_latency_ms, 1, 60000)
+        check_range("serving.canary.rollback_evaluation_minutes", self.rollback_evaluation_minutes, 1, 10)
+
+
 @dataclass(frozen=True)
 class ServingConfig:
-    """The inference endpoint. Exists only when a model is named."""
+    """The inference endpoint. Exists only when a model is named: ``model_package_arn`` or ``model_data_url``."""
 
     model_package_arn: str | None = None
-    """An approved model package ARN from the registry (GitOps promotion). Default none: no Serving stack."""
+    """An approved model package ARN from the registry (GitOps promotion). ``-c model_package_arn=<arn>`` overrides
+    it for one synth. Default none."""
+    model_data_url: str | None = None
+    """Instead of a package: an ``s3://<bucket>/<key>.tar.gz`` model archive (model files plus code/inference.py),
+    served by ``inference_image``. At most one of the two. Default none: no model, no Serving stack."""
+    inference_image: str | None = None
+    """ECR image URI serving ``model_data_url`` (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``).
+    Default None: the stage's Hugging Face inference DLC (``training.images``), the CPU tag for serverless and CPU
+    instances, the GPU tag for GPU instances. Not allowed with a package, which names its own image."""
     instance_type: str | None = None
     """Hosting instance type, or None for a serverless endpoint. Default None (serverless)."""
     min_instances: int = 1
@@ -313,6 +423,19 @@ class ServingConfig:
     """Autoscaling ceiling (instance endpoints), 1 to 100. Default 1."""
     invocations_per_instance_target: int = 100
     """Target-tracking goal, invocations per instance per minute, 1 to 100000. Default 100."""
+    scale_in_cooldown_seconds: int = 300
+    """Seconds after a scale-in before another scale-in, 0 to 3600. Default 300 (Application Auto Scaling's)."""
+    scale_out_cooldown_seconds: int = 300
+    """Seconds after a scale-out before another scale-out, 0 to 3600. Default 300 (Application Auto Scaling's)."""
+    out_of_hours: OutOfHoursConfig | None = None
+    """A lower floor at nights and weekends (instance endpoints). Default None: the floor is always min_instances."""
+    canary: CanaryDeploymentConfig | None = None
+    """Blue/green canary updates with auto-rollback (instance endpoints). Default None: SageMaker's default
+    blue/green update, all traffic at once, without rollback alarms."""
+    data_capture: bool = False
+    """Capture requests and responses to the curated bucket (KMS), instance endpoints only. Default False."""
+    data_capture_sampling_percent: int = 20
+    """Share of the requests captured when ``data_capture`` is on, 0 to 100. Default 20."""
     serverless_memory_mb: int = 4096
     """Serverless endpoint memory, 1024 to 6144 in steps of 1024. Default 4096."""
     serverless_max_concurrency: int = 5
@@ -327,20 +450,60 @@ class ServingConfig:
     60 s), so a slow model is the wrapper's 504, not a bare gateway timeout. Default 10."""
 
     def __post_init__(self) -> None:
-        if self.model_package_arn is not None and not re.fullmatch(
-            r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]{1,63}/\d+", self.model_package_arn
-        ):
+        check_model_package_arn("serving.model_package_arn", self.model_package_arn)
+        if self.model_data_url is not None and not MODEL_DATA_URL.fullmatch(self.model_data_url):
             raise fail(
-                "serving.model_package_arn",
-                self.model_package_arn,
-                "an ARN like arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>, or None",
+                "serving.model_data_url", self.model_data_url, "an S3 URL like s3://<bucket>/<prefix>/model.tar.gz"
             )
+        if self.model_package_arn is not None and self.model_data_url is not None:
+            raise fail(
+                "serving.model_data_url",
+                self.model_data_url,
+                "set either serving.model_package_arn or serving.model_data_url, not both",
+            )
+        if self.inference_image is not None:
+            if not ECR_IMAGE.fullmatch(self.inference_image):
+                raise fail(
+                    "serving.inference_image",
+                    self.inference_image,
+                    "an ECR image URI like <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>",
+                )
+            if self.model_data_url is None:
+                raise fail(
+                    "serving.inference_image",
+                    self.inference_image,
+                    "only with serving.model_data_url (a model package names its own image)",
+                )
         if self.instance_type is not None:
             check_instance_type("serving.instance_type", self.instance_type, "hosting")
         check_range("serving.min_instances", self.min_instances, 1, 100)
         check_range("serving.max_instances", self.max_instances, 1, 100)
         check_min_max("serving.min_instances", self.min_instances, "serving.max_instances", self.max_instances)
         check_range("serving.invocations_per_instance_target", self.invocations_per_instance_target, 1, 100000)
+        check_range("serving.scale_in_cooldown_seconds", self.scale_in_cooldown_seconds, 0, 3600)
+        check_range("serving.scale_out_cooldown_seconds", self.scale_out_cooldown_seconds, 0, 3600)
+        check_range("serving.data_capture_sampling_percent", self.data_capture_sampling_percent, 0, 100)
+        # Serverless endpoints have no instances to scale or to shift in a canary, and SageMaker offers no data
+        # capture for them: refuse the settings rather than ignore them.
+        if self.instance_type is None:
+            for name, value in (
+                ("out_of_hours", self.out_of_hours),
+                ("canary", self.canary),
+                ("data_capture", self.data_capture or None),
+            ):
+                if value is not None:
+                    raise fail(
+                        f"serving.{name}",
+                        value,
+                        "needs an instance endpoint (serving.instance_type); a serverless endpoint has no "
+                        "instances to schedule or shift and no data capture",
+                    )
+        if self.out_of_hours is not None and self.out_of_hours.min_instances >= self.min_instances:
+            raise fail(
+                "serving.out_of_hours.min_instances",
+                self.out_of_hours.min_instances,
+                f"must be below serving.min_instances={self.min_instances}, the floor it lowers",
+            )
         check_one_of("serving.serverless_memory_mb", self.serverless_memory_mb, (1024, 2048, 3072, 4096, 5120, 6144))
         check_range("serving.serverless_max_concurrency", self.serverless_max_concurrency, 1, 200)
         check_range("serving.max_text_chars", self.max_text_chars, 1, 100000)
@@ -354,6 +517,16 @@ class ServingConfig:
                 f"times serving.max_batch_size={self.max_batch_size} (4 bytes a character) must fit InvokeEndpoint's "
                 "6 MiB request body: lower one of them",
             )
+
+    @property
+    def has_model(self) -> bool:
+        """True when the stage names a model (a package or an archive): only then is there a Serving stack."""
+        return self.model_package_arn is not None or self.model_data_url is not None
+
+    @property
+    def is_serverless(self) -> bool:
+        """True for a serverless endpoint (no ``instance_type``)."""
+        return self.instance_type is None
 
 
 @dataclass(frozen=True)

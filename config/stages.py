@@ -6,13 +6,16 @@ prod is durable and scalable: two AZs, key and buckets retained, termination pro
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from config.settings import (
+    CanaryDeploymentConfig,
     DataConfig,
     DataPreparationConfig,
     NetworkConfig,
     NotebookUserConfig,
+    OutOfHoursConfig,
     PlatformConfig,
     ServingConfig,
     TrainingConfig,
@@ -38,7 +41,8 @@ def dev() -> PlatformConfig:
         ),
         data_preparation=DataPreparationConfig(worker_type="G.1X", number_of_workers=2, timeout_minutes=60),
         training=TrainingConfig(instance_type="ml.g5.xlarge", instance_count=1, use_spot=True),
-        serving=ServingConfig(model_package_arn=None),
+        # Serverless: billed per request only, no VPC, no instances to scale; no model until one is promoted.
+        serving=ServingConfig(model_package_arn=None, instance_type=None, serverless_memory_mb=4096),
         # Private networking stays: the interface endpoints are the ones a workload declares it calls.
         idle_cost_goal_usd=60.0,
     )
@@ -71,18 +75,64 @@ def prod() -> PlatformConfig:
             volume_size_gb=200,
             accuracy_threshold=0.8,
         ),
-        serving=ServingConfig(model_package_arn=None, instance_type="ml.g5.xlarge", min_instances=2, max_instances=6),
+        serving=ServingConfig(
+            model_package_arn=None,
+            instance_type="ml.g5.xlarge",
+            min_instances=2,
+            max_instances=6,
+            invocations_per_instance_target=100,
+            # Scale out fast when traffic grows, scale in slowly so a short lull does not drop warm capacity.
+            scale_out_cooldown_seconds=60,
+            scale_in_cooldown_seconds=600,
+            # One instance at nights and weekends, team time.
+            out_of_hours=OutOfHoursConfig(
+                scale_down="cron(0 20 ? * MON-FRI *)",
+                scale_up="cron(0 7 ? * MON-FRI *)",
+                min_instances=1,
+                time_zone="Europe/Berlin",
+            ),
+            canary=CanaryDeploymentConfig(
+                canary_size_percent=10,
+                wait_interval_seconds=600,
+                termination_wait_seconds=600,
+                maximum_execution_timeout_seconds=3600,
+                rollback_5xx_errors=5,
+                rollback_model_latency_ms=1000,
+            ),
+            data_capture=True,
+            data_capture_sampling_percent=20,
+        ),
     )
 
 
 STAGES: dict[str, Callable[[], PlatformConfig]] = {"dev": dev, "prod": prod}
 
 
-def load_config(stage: str | None) -> PlatformConfig:
-    """Build and validate the configuration of ``stage`` (``None`` means the default stage)."""
+def load_config(stage: str | None, *, model_package_arn: str | None = None) -> PlatformConfig:
+    """Build and validate the configuration of ``stage`` (``None`` means the default stage).
+
+    ``model_package_arn`` (``cdk synth -c model_package_arn=<arn>``) replaces the stage's model for this build only,
+    to preview a promotion in a pull request before the stage config changes; it is validated like the config value
+    and takes the place of a configured ``model_data_url`` too.
+    """
     name = DEFAULT_STAGE if stage is None else stage
     if name not in STAGES:
         raise ConfigError(
             f"invalid setting stage={name!r}: known stages are {', '.join(STAGES)} (select one with -c stage=<name>)"
         )
-    return STAGES[name]()
+    config = STAGES[name]()
+    if model_package_arn is None:
+        return config
+    if not isinstance(model_package_arn, str):
+        raise ConfigError(
+            f"invalid setting model_package_arn={model_package_arn!r}: pass the ARN as text, "
+            "-c model_package_arn=arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>"
+        )
+    # dataclasses.replace runs __post_init__ again, so the override is checked like the stage's own value.
+    try:
+        serving = dataclasses.replace(
+            config.serving, model_package_arn=model_package_arn, model_data_url=None, inference_image=None
+        )
+    except ConfigError as error:
+        raise ConfigError(f"{error} (given with -c model_package_arn)") from None
+    return dataclasses.replace(config, serving=serving)

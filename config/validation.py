@@ -126,3 +126,24 @@ def check_account(key: str, value: str | None) -> None:
 def check_region(key: str, value: str | None) -> None:
     if value is not None and value not in available_regions():
         raise fail(key, value, f"not a region with SageMaker; one of {', '.join(sorted(available_regions()))}")
+
+
+@cache
+def schedule_time_zones() -> frozenset[str]:
+    """The IANA time zones AWS schedulers accept, as aws-cdk-lib lists them (``cdk.TimeZone``'s members).
+
+    Not the machine's tz database (``zoneinfo``), which differs between machines and may be missing: the list must be
+    the same wherever the config is built. Imported here, on first use, so configs without a schedule never load it.
+    """
+    import aws_cdk as cdk
+
+    # The CDK lists Etc/UTC; the schedulers take the plain UTC too (and default to it).
+    listed = {getattr(cdk.TimeZone, name).timezone_name for name in dir(cdk.TimeZone) if name.isupper()}
+    return frozenset(listed | {"UTC"})
+
+
+def check_time_zone(key: str, value: str) -> None:
+    if value not in schedule_time_zones():
+        close = sorted(zone for zone in schedule_time_zones() if zone.split("/")[0] == value.split("/")[0])
+        example = ", ".join(close[:6]) if close else "UTC, Europe/Berlin, America/New_York"
+        raise fail(key, value, f"an IANA time zone name AWS schedulers accept, for example {example}")

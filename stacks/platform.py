@@ -8,6 +8,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from components.data_preparation_job import DataPreparationJob
+from components.inference_endpoint import InferenceEndpoint
 from components.notebook_workbench import NotebookWorkbench
 from components.pipeline_cleanup import PipelineCleanup
 from components.run_time_logs import give_functions_log_groups
@@ -19,39 +20,46 @@ from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.removal import removal_policy
+from stacks.serving_stack import ServingStack
 from stacks.workbench_stack import WorkbenchStack
 
 
 @dataclass(frozen=True)
 class Platform:
-    """The stacks of one stage."""
+    """The stacks of one stage, and the configuration they were built from."""
 
+    config: PlatformConfig
     data: DataStack
     network: NetworkStack
     pipeline: PipelineStack
+    serving: ServingStack | None
+    """None where the stage names no model (no endpoint to serve)."""
     workbench: WorkbenchStack
 
     @property
     def stacks(self) -> tuple[cdk.Stack, ...]:
-        return (self.data, self.network, self.pipeline, self.workbench)
+        """Every stack, in deploy order."""
+        serving = (self.serving,) if self.serving is not None else ()
+        return (self.data, self.network, self.pipeline, *serving, self.workbench)
 
 
 def vpc_consumers(config: PlatformConfig) -> tuple[VpcConsumer, ...]:
     """The components ``config``'s stage builds inside the VPC, each with the services it calls from there.
 
-    The Network stack is built first, so this follows the conditions under which the Pipeline and Workbench stacks
-    create each component (tests/stacks/test_network_stack.py checks every VPC-placed resource of the synthesized
-    templates against it).
+    The Network stack is built first, so this follows the conditions under which the Pipeline, Serving and Workbench
+    stacks create each component; a serverless endpoint runs outside the VPC (tests/stacks/test_network_stack.py
+    checks every VPC-placed resource of the synthesized templates against it).
     """
     consumers = [
         VpcConsumer.of(component) for component in (DataPreparationJob, TrainingPipeline, BatchInferencePipeline)
     ]
     if removal_policy(config) == cdk.RemovalPolicy.DESTROY:
         consumers.append(VpcConsumer.of(PipelineCleanup))
+    if config.serving.has_model and not config.serving.is_serverless:
+        consumers.append(VpcConsumer.of(InferenceEndpoint))
     if config.workbench.users:
-        has_endpoint = config.serving.model_package_arn is not None
         consumers.append(
-            VpcConsumer.of(NotebookWorkbench, NotebookWorkbench.vpc_services(invokes_endpoint=has_endpoint))
+            VpcConsumer.of(NotebookWorkbench, NotebookWorkbench.vpc_services(invokes_endpoint=config.serving.has_model))
         )
     return tuple(consumers)
 
@@ -96,6 +104,21 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
         description=f"SageMaker NLP platform ({config.stage}): data preparation, training, batch inference",
         **common,
     )
+    # Before the workbench: the notebooks' role is granted InvokeEndpoint on the endpoint object.
+    serving = None
+    if config.serving.has_model:
+        serving = ServingStack(
+            scope,
+            config.stack_name("serving"),
+            config=config,
+            key=data.key,
+            curated_bucket=data.curated_bucket,
+            artifacts_bucket=data.artifacts_bucket,
+            subnets=network.subnets,
+            security_group=network.workload_security_group,
+            description=f"SageMaker NLP platform ({config.stage}): inference endpoint",
+            **common,
+        )
     workbench = WorkbenchStack(
         scope,
         config.stack_name("workbench"),
@@ -110,10 +133,13 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
         training_pipeline=pipeline.training,
         batch_inference_pipeline=pipeline.batch_inference,
         model_registry=pipeline.registry,
+        endpoint=serving.endpoint if serving is not None else None,
         description=f"SageMaker NLP platform ({config.stage}): notebook instances and package repository",
         **common,
     )
-    platform = Platform(data=data, network=network, pipeline=pipeline, workbench=workbench)
+    platform = Platform(
+        config=config, data=data, network=network, pipeline=pipeline, serving=serving, workbench=workbench
+    )
     for stack in platform.stacks:
         # aws-cdk-lib's own provider functions (auto-delete objects, restrict default SG) would otherwise log to
         # groups Lambda creates at run time, which cdk destroy leaves behind (components/run_time_logs.py).

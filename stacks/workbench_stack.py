@@ -9,6 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from components.data_preparation_job import DataPreparationJob
+from components.inference_endpoint import InferenceEndpoint
 from components.notebook_workbench import NotebookWorkbench
 from components.package_repository import PackageRepository
 from components.training_pipeline import BatchInferencePipeline, ModelRegistry, TrainingPipeline
@@ -22,8 +23,9 @@ class WorkbenchStack(cdk.Stack):
 
     The notebooks' role is wired here to what the other stacks hold, through their grants: the data preparation
     job (start and follow runs), both pipelines (start and follow executions), the training pipeline's evaluation
-    reports (read), the model registry (read and approve), the endpoint (by name: the Serving stack deploys later),
-    and SageMaker jobs under the conditions of :meth:`NotebookWorkbench.allow_sagemaker_jobs`.
+    reports (read), the model registry (read and approve), the inference endpoint where the stage has one (invoke,
+    through its ``grant_invoke``: the Serving stack deploys first), and SageMaker jobs under the conditions of
+    :meth:`NotebookWorkbench.allow_sagemaker_jobs`.
 
     Attributes other stacks use: ``workbench`` (``role``; None when the stage configures no users) and
     ``package_repository`` (``grant_read``).
@@ -45,6 +47,7 @@ class WorkbenchStack(cdk.Stack):
         training_pipeline: TrainingPipeline,
         batch_inference_pipeline: BatchInferencePipeline,
         model_registry: ModelRegistry,
+        endpoint: InferenceEndpoint | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -68,6 +71,7 @@ class WorkbenchStack(cdk.Stack):
                 data_preparation=data_preparation,
                 pipelines=(training_pipeline, batch_inference_pipeline),
                 model_registry=model_registry,
+                endpoint=endpoint,
                 removal=removal,
             )
 
@@ -84,11 +88,12 @@ class WorkbenchStack(cdk.Stack):
         data_preparation: DataPreparationJob,
         pipelines: tuple[TrainingPipeline, BatchInferencePipeline],
         model_registry: ModelRegistry,
+        endpoint: InferenceEndpoint | None,
         removal: cdk.RemovalPolicy,
     ) -> NotebookWorkbench:
         """The users' notebook instances, their role wired to the platform's resources, and one output per user."""
         # The endpoint exists only while the stage config names a model; the environment file leaves it empty then.
-        endpoint_name = config.endpoint_name if config.serving.model_package_arn is not None else ""
+        endpoint_name = endpoint.endpoint_name if endpoint is not None else ""
         workbench = NotebookWorkbench(
             self,
             "Notebooks",
@@ -115,8 +120,8 @@ class WorkbenchStack(cdk.Stack):
         # The metrics of a model before approving it (notebooks/02_train_and_register.ipynb).
         pipelines[0].grant_read_evaluations(workbench.role)
         model_registry.grant_approve(workbench.role)
-        # By name: the Serving stack deploys after this one, and only while a model is configured.
-        workbench.allow_invoke_endpoint(config.endpoint_name)
+        if endpoint is not None:
+            endpoint.grant_invoke(workbench.role)
         workbench.allow_sagemaker_jobs(
             job_name_prefix=config.prefix,
             subnets=subnets.subnets,

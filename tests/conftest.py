@@ -12,6 +12,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from app import build_app, load_cdk_json_context
+from config import PlatformConfig
 from stacks.platform import Platform
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -27,13 +28,26 @@ class SynthesizedStage:
     templates: dict[str, Template]
 
     def template(self, part: str) -> Template:
-        """The template of the stack ``<prefix>-<part>`` (``data``, ``network``, ...)."""
+        """The template of the stack ``<prefix>-<part>`` (``data``, ``network``, ``serving``, ...)."""
         return self.templates[part]
+
+    @property
+    def config(self) -> PlatformConfig:
+        """The configuration the stage was built from (with the example model of ``EXAMPLE_MODEL_PACKAGE_ARNS``)."""
+        return self.platform.config
+
+
+# The sessions' stages serve a model, as after a promotion (-c model_package_arn=...), so every template test, the
+# compliance packs and cfn-lint cover the Serving stack too. Each is a version of the stage's own model package group.
+EXAMPLE_MODEL_PACKAGE_ARNS = {
+    "dev": "arn:aws:sagemaker:us-east-1:123456789012:model-package/nlp-dev-models/3",
+    "prod": "arn:aws:sagemaker:us-east-1:210987654321:model-package/nlp-prod-models/12",
+}
 
 
 def _synthesize(stage: str, outdir: Path) -> SynthesizedStage:
     # No asset needs Docker: the code archives are bundled locally (components/source_bundle.py), as in cdk synth.
-    context = load_cdk_json_context(stage=stage)
+    context = load_cdk_json_context(stage=stage, model_package_arn=EXAMPLE_MODEL_PACKAGE_ARNS[stage])
     app, platform = build_app(context, outdir=str(outdir))
     app.synth()
     templates = {stack.stack_name.rsplit("-", 1)[1]: Template.from_stack(stack) for stack in platform.stacks}

@@ -20,10 +20,16 @@ def run_cdk(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_synthesizes_every_prod_stack_with_the_compliance_packs(tmp_path: Path) -> None:
-    result = run_cdk("synth", "--quiet", "-c", "stage=prod", "--output", str(tmp_path))
+    # With a model given on the command line, as a pull request previews a promotion: the Serving stack too.
+    arn = "arn:aws:sagemaker:us-east-1:210987654321:model-package/nlp-prod-models/12"
+    result = run_cdk(
+        "synth", "--quiet", "-c", "stage=prod", "-c", f"model_package_arn={arn}", "--output", str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     names = sorted(p.name for p in tmp_path.glob("*.template.json"))
-    assert names == [f"nlp-prod-{part}.template.json" for part in sorted(("data", "network", "pipeline", "workbench"))]
+    parts = ("data", "network", "pipeline", "serving", "workbench")
+    assert names == [f"nlp-prod-{part}.template.json" for part in sorted(parts)]
+    assert arn in (tmp_path / "nlp-prod-serving.template.json").read_text()
     assert "ERROR" not in result.stderr
     assert "Unknown option" not in result.stderr
 

@@ -14,11 +14,13 @@ import pytest
 
 from config import (
     STAGES,
+    CanaryDeploymentConfig,
     ConfigError,
     DataConfig,
     DataPreparationConfig,
     NetworkConfig,
     NotebookUserConfig,
+    OutOfHoursConfig,
     PlatformConfig,
     ServingConfig,
     TrainingConfig,
@@ -27,6 +29,8 @@ from config import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/nlp-dev-models/7"
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.6.0-cpu"
 
 
 def test_default_stage_is_dev() -> None:
@@ -121,6 +125,70 @@ BAD_SETTINGS: dict[str, tuple[Any, str]] = {
                                  "serving.max_text_chars=100000.*max_batch_size=32.*6 MiB"),
     "model_package_arn_malformed": (lambda: ServingConfig(model_package_arn="my-model"),
                                     "model_package_arn='my-model'.*model-package"),
+    "model_package_arn_without_version": (
+        lambda: ServingConfig(model_package_arn="arn:aws:sagemaker:us-east-1:123456789012:model-package/g"),
+        "serving.model_package_arn=.*<group>/<version>"),
+    "model_data_url_not_s3": (lambda: ServingConfig(model_data_url="https://x/model.tar.gz"),
+                              "serving.model_data_url='https://x/model.tar.gz'.*s3://"),
+    "model_data_url_not_a_tar_gz": (lambda: ServingConfig(model_data_url="s3://my-models/model.zip"),
+                                    "serving.model_data_url='s3://my-models/model.zip'.*model.tar.gz"),
+    "model_package_and_archive": (
+        lambda: ServingConfig(model_package_arn=ARN, model_data_url="s3://my-models/model.tar.gz"),
+        "serving.model_data_url=.*either serving.model_package_arn or serving.model_data_url, not both"),
+    "inference_image_not_ecr": (
+        lambda: ServingConfig(model_data_url="s3://my-models/model.tar.gz", inference_image="docker.io/me/img:1"),
+        "serving.inference_image='docker.io/me/img:1'.*ECR image URI"),
+    "inference_image_with_a_package": (lambda: ServingConfig(model_package_arn=ARN, inference_image=IMAGE),
+                                       "serving.inference_image=.*only with serving.model_data_url"),
+    "scale_in_cooldown_negative": (lambda: ServingConfig(scale_in_cooldown_seconds=-1),
+                                   "serving.scale_in_cooldown_seconds=-1.*0 to 3600"),
+    "scale_out_cooldown_too_long": (lambda: ServingConfig(scale_out_cooldown_seconds=3601),
+                                    "serving.scale_out_cooldown_seconds=3601.*0 to 3600"),
+    "data_capture_sampling_over_100": (lambda: ServingConfig(data_capture_sampling_percent=101),
+                                       "serving.data_capture_sampling_percent=101.*0 to 100"),
+    "data_capture_on_serverless": (lambda: ServingConfig(data_capture=True),
+                                   "serving.data_capture=True.*instance endpoint.*no data capture"),
+    "canary_on_serverless": (lambda: ServingConfig(canary=CanaryDeploymentConfig()),
+                             r"serving.canary=CanaryDeploymentConfig\(.*instance endpoint"),
+    "out_of_hours_on_serverless": (lambda: ServingConfig(out_of_hours=OutOfHoursConfig()),
+                                   r"serving.out_of_hours=OutOfHoursConfig\(.*instance endpoint"),
+    "out_of_hours_floor_not_lower": (
+        lambda: ServingConfig(instance_type="ml.g5.xlarge", min_instances=2, max_instances=4,
+                              out_of_hours=OutOfHoursConfig(min_instances=2)),
+        "serving.out_of_hours.min_instances=2.*below serving.min_instances=2"),
+    "out_of_hours_floor_zero": (lambda: OutOfHoursConfig(min_instances=0),
+                                "serving.out_of_hours.min_instances=0.*1 to 100"),
+    "out_of_hours_rate_expression": (lambda: OutOfHoursConfig(scale_down="rate(12 hours)"),
+                                     r"serving.out_of_hours.scale_down='rate\(12 hours\)'.*cron expression"),
+    "out_of_hours_cron_five_fields": (lambda: OutOfHoursConfig(scale_up="cron(0 7 * * MON-FRI)"),
+                                      "serving.out_of_hours.scale_up=.*six space-separated fields"),
+    "out_of_hours_cron_both_days": (lambda: OutOfHoursConfig(scale_up="cron(0 7 * * MON-FRI *)"),
+                                    "serving.out_of_hours.scale_up=.*exactly one of day-of-month and day-of-week"),
+    "out_of_hours_same_times": (
+        lambda: OutOfHoursConfig(scale_down="cron(0 7 ? * MON-FRI *)", scale_up="cron(0 7 ? * MON-FRI *)"),
+        "serving.out_of_hours.scale_up=.*different time than scale_down"),
+    "out_of_hours_unknown_time_zone": (lambda: OutOfHoursConfig(time_zone="Europe/Berln"),
+                                       "serving.out_of_hours.time_zone='Europe/Berln'.*Europe/Berlin"),
+    "out_of_hours_offset_time_zone": (lambda: OutOfHoursConfig(time_zone="GMT+1"),
+                                      "serving.out_of_hours.time_zone='GMT\\+1'.*IANA time zone"),
+    "canary_size_over_half": (lambda: CanaryDeploymentConfig(canary_size_percent=60),
+                              "serving.canary.canary_size_percent=60.*1 to 50"),
+    "canary_wait_too_long": (lambda: CanaryDeploymentConfig(wait_interval_seconds=4000),
+                             "serving.canary.wait_interval_seconds=4000.*0 to 3600"),
+    "canary_termination_wait_negative": (lambda: CanaryDeploymentConfig(termination_wait_seconds=-1),
+                                         "serving.canary.termination_wait_seconds=-1"),
+    "canary_timeout_too_short": (lambda: CanaryDeploymentConfig(maximum_execution_timeout_seconds=500),
+                                 "serving.canary.maximum_execution_timeout_seconds=500.*600 to 28800"),
+    "canary_timeout_not_above_waits": (
+        lambda: CanaryDeploymentConfig(wait_interval_seconds=600, termination_wait_seconds=600,
+                                       maximum_execution_timeout_seconds=1200),
+        "serving.canary.maximum_execution_timeout_seconds=1200.*exceed .* = 1200"),
+    "canary_rollback_errors_zero": (lambda: CanaryDeploymentConfig(rollback_5xx_errors=0),
+                                    "serving.canary.rollback_5xx_errors=0"),
+    "canary_rollback_latency_zero": (lambda: CanaryDeploymentConfig(rollback_model_latency_ms=0),
+                                     "serving.canary.rollback_model_latency_ms=0"),
+    "canary_rollback_minutes_too_many": (lambda: CanaryDeploymentConfig(rollback_evaluation_minutes=11),
+                                         "serving.canary.rollback_evaluation_minutes=11.*1 to 10"),
     "tag_key_reserved": (lambda: PlatformConfig(stage="dev", tags=(("aws:owner", "x"),)), "tags=.*aws:"),
     "idle_cost_goal_zero": (lambda: PlatformConfig(stage="dev", idle_cost_goal_usd=0), "idle_cost_goal_usd=0.*above 0"),
 }  # fmt: skip
@@ -150,3 +218,55 @@ def test_app_exits_non_zero_with_one_line_for_an_unknown_stage(tmp_path: Path) -
     ]
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_stages_name_no_model_so_a_fresh_clone_has_no_endpoint() -> None:
+    for name in STAGES:
+        assert not load_config(name).serving.has_model
+
+
+def test_dev_serves_serverless_and_prod_scales_instances_with_schedule_canary_and_capture() -> None:
+    dev, prod = load_config("dev").serving, load_config("prod").serving
+    assert dev.is_serverless and dev.out_of_hours is None and dev.canary is None and not dev.data_capture
+    assert prod.instance_type == "ml.g5.xlarge" and (prod.min_instances, prod.max_instances) == (2, 6)
+    assert prod.out_of_hours is not None and prod.out_of_hours.time_zone == "Europe/Berlin"
+    assert prod.canary is not None and prod.data_capture
+
+
+def test_a_model_package_arn_from_the_context_replaces_the_stage_model() -> None:
+    config = load_config("prod", model_package_arn=ARN)
+    assert config.serving.model_package_arn == ARN and config.serving.has_model
+    assert config.serving.instance_type == "ml.g5.xlarge"  # everything else stays the stage's
+    assert load_config("prod").serving.model_package_arn is None
+
+
+def test_a_context_arn_replaces_a_configured_model_archive(monkeypatch: pytest.MonkeyPatch) -> None:
+    def with_archive() -> PlatformConfig:
+        return PlatformConfig(
+            stage="dev", serving=ServingConfig(model_data_url="s3://my-models/model.tar.gz", inference_image=IMAGE)
+        )
+
+    monkeypatch.setitem(STAGES, "dev", with_archive)
+    serving = load_config("dev", model_package_arn=ARN).serving
+    assert (serving.model_package_arn, serving.model_data_url, serving.inference_image) == (ARN, None, None)
+
+
+@pytest.mark.parametrize("bad", ["my-model", "", "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/x"])
+def test_a_bad_context_arn_fails_with_one_line_naming_the_option(bad: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config("dev", model_package_arn=bad)
+    message = str(raised.value)
+    assert message.startswith(f"invalid setting serving.model_package_arn={bad!r}: ")
+    assert message.endswith("(given with -c model_package_arn)") and "\n" not in message
+
+
+def test_a_non_text_context_arn_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"model_package_arn=42: pass the ARN as text"):
+        load_config("dev", model_package_arn=42)  # type: ignore[arg-type]
+
+
+def test_the_app_takes_the_model_package_arn_from_the_cdk_context() -> None:
+    from app import build_app, load_cdk_json_context
+
+    with pytest.raises(ConfigError, match=r"serving.model_package_arn='nlp-dev-models/3'.*-c model_package_arn"):
+        build_app(load_cdk_json_context(stage="dev", model_package_arn="nlp-dev-models/3"))

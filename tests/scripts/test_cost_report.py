@@ -83,6 +83,14 @@ def expected_idle(stage: Any) -> dict[str, float]:
         expected[logical_id] = 0.0
     for logical_id in resources(stage, "AWS::EC2::NatGateway"):
         expected[logical_id] = HOURS * usd("nat-gateway/hour")
+    configs = resources(stage, "AWS::SageMaker::EndpointConfig")
+    for logical_id, endpoint in resources(stage, "AWS::SageMaker::Endpoint").items():
+        config_id = endpoint["Properties"]["EndpointConfigName"]["Fn::GetAtt"][0]
+        instances = [v for v in configs[config_id]["Properties"]["ProductionVariants"] if "InstanceType" in v]
+        if instances:  # a serverless endpoint bills per request only
+            expected[logical_id] = sum(
+                v["InitialInstanceCount"] * HOURS * usd(f"sagemaker-hosting/{v['InstanceType']}") for v in instances
+            )
     return expected
 
 
@@ -105,17 +113,24 @@ def test_each_idle_line_is_the_table_price_times_the_template_quantity(stage: An
 
 
 def test_prod_idle_lists_every_line_item(prod: Any, prices: Any) -> None:
-    config = load_config("prod")
+    config = prod.config  # with the session's example model: the Serving stack's floor of instances is idle cost
     report = report_of(prod, prices)
     interface = [s for s in needed_by(vpc_consumers(config)) if not s.is_gateway]
     endpoint_lines = [item for item in report.idle if item.what.startswith("interface endpoint")]
-    assert len(endpoint_lines) == len(interface) == 7
+    assert len(endpoint_lines) == len(interface) == 8  # with sagemaker.runtime for the notebooks
     assert {item.quantity for item in endpoint_lines} == {config.network.az_count * HOURS}
     volumes = sum(user.volume_size_gb for user in config.workbench.users)
+    serving = config.serving
+    (hosting,) = [item for item in report.idle if item.what.startswith("endpoint variant AllTraffic")]
+    assert hosting.price_key == f"sagemaker-hosting/{serving.instance_type}"
+    assert hosting.quantity == serving.min_instances * HOURS
+    alarms = len(resources(prod, "AWS::CloudWatch::Alarm"))
     assert report.idle_usd == pytest.approx(
         len(interface) * config.network.az_count * HOURS * usd("vpc-interface-endpoint/az-hour")
         + usd("kms-key/month")
         + volumes * usd("sagemaker-ml-storage/gb-month")
+        + serving.min_instances * HOURS * usd(f"sagemaker-hosting/{serving.instance_type}")
+        + alarms * usd("cloudwatch-alarm/month")
     )
     text = cost_report.format_report(report, prices)
     for item in report.idle:
@@ -123,7 +138,7 @@ def test_prod_idle_lists_every_line_item(prod: Any, prices: Any) -> None:
 
 
 def test_each_endpoint_has_a_declared_consumer_and_each_declared_service_an_endpoint(stage: Any, prices: Any) -> None:
-    config = load_config(stage.app.node.try_get_context("stage"))
+    config = stage.config
     declared = needed_by(vpc_consumers(config))
     report = report_of(stage, prices)
     reported = {
@@ -138,7 +153,7 @@ def test_each_endpoint_has_a_declared_consumer_and_each_declared_service_an_endp
 
 
 def test_usage_rates_follow_the_stage_instance_types(stage: Any, prices: Any) -> None:
-    config = load_config(stage.app.node.try_get_context("stage"))
+    config = stage.config
     usage = report_of(stage, prices).usage
     for item in usage:
         assert item.usd == pytest.approx(usd(item.price_key) * item.quantity), item

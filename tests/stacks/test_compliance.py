@@ -14,7 +14,6 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from components.compliance import acknowledge, compliance_packs, justify_for_scanners, register_compliance_packs
-from config import load_config
 
 PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
 
@@ -72,7 +71,7 @@ def test_acknowledged_findings_are_exactly_the_reviewed_ones(stage: Any) -> None
 
     # Workbench: the notebook role's wildcards, each one acknowledged in components/notebook_workbench.py (the
     # evaluation reports in TrainingPipeline.grant_read_evaluations).
-    config = load_config(stage.app.node.try_get_context("stage"))
+    config = stage.config
     prefix = config.prefix
     account_arn = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
     exports = (("RawBucket", "B017A9BA"), ("CuratedBucket", "285BEC9B"), ("ArtifactsBucket", "D46760D3"))
@@ -98,6 +97,34 @@ def test_acknowledged_findings_are_exactly_the_reviewed_ones(stage: Any) -> None
     assert our_acknowledgments(stage.template("workbench")) == {
         *(("NotebooksRolePermissions282D0675", f"AwsSolutions-IAM5[Resource::{f}]") for f in workbench_findings),
         *(("NotebooksRolePermissions282D0675", f"AwsSolutions-IAM5[Action::{a}]") for a in grant_actions),
+    }
+
+    # Serving (components/inference_endpoint.py): the endpoint role's wildcards; on instance endpoints also the
+    # network interfaces, the data capture prefix, the volume key that local NVMe storage refuses, and the rollback
+    # alarms, whose action is SageMaker's rollback.
+    role = "EndpointRolePermissions62B18C28"
+    serving_findings = {"*", f"{bucket_arns['ArtifactsBucket']}/models/*"}
+    serving_actions = {"s3:GetObject*", "s3:GetBucket*", "s3:List*"}
+    serving_other: set[tuple[str, str]] = set()
+    if not config.serving.is_serverless:
+        serving_findings |= {
+            account_arn.format(service="ec2", resource="network-interface/*"),
+            f"{bucket_arns['CuratedBucket']}/data-capture/{config.endpoint_name}/*",
+        }
+        serving_actions |= {"s3:Abort*", "kms:GenerateDataKey*", "kms:ReEncrypt*"}
+        serving_other |= {
+            ("EndpointConfig24AD0A28", f"{rule}-SageMakerEndpointConfigurationKMSKeyConfigured")
+            for rule in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+        }
+        serving_other |= {
+            (alarm, f"{rule}-CloudWatchAlarmAction")
+            for alarm in ("EndpointRollbackOn5xxErrors7D39249B", "EndpointRollbackOnModelLatency04B85FD3")
+            for rule in ("HIPAA.Security", "NIST.800.53.R5")
+        }
+    assert our_acknowledgments(stage.template("serving")) == {
+        *((role, f"AwsSolutions-IAM5[Resource::{f}]") for f in serving_findings),
+        *((role, f"AwsSolutions-IAM5[Action::{a}]") for a in serving_actions),
+        *serving_other,
     }
 
 
@@ -157,6 +184,7 @@ def test_scanner_justifications_are_exactly_the_reviewed_ones(stage: Any) -> Non
                 "BatchInferencePipelinePipelineRolePermissions3816699A",
             )),
         },
+        "serving": {("EndpointRolePermissions62B18C28", "cfn_nag", "W13")},
         "workbench": {("NotebooksRolePermissions282D0675", "cfn_nag", "W13")},
     }  # fmt: skip
     found = {part: scanner_justifications(template) for part, template in stage.templates.items()}

@@ -10,7 +10,7 @@ from app import build_app, load_cdk_json_context
 
 
 def test_a_second_synth_of_dev_gives_identical_templates(dev: Any, tmp_path: Path) -> None:
-    context = load_cdk_json_context(stage="dev")
+    context = load_cdk_json_context(stage="dev", model_package_arn=dev.config.serving.model_package_arn)
     app, _ = build_app(context, outdir=str(tmp_path))
     app.synth()
     first = {p.name: p.read_text() for p in Path(dev.assembly_dir).glob("*.template.json")}

@@ -10,12 +10,13 @@ from aws_cdk.assertions import Match
 
 from components.isolated_network import NEEDED_BY_METADATA
 from components.vpc_services import VpcService, needed_by
-from config import load_config
 from stacks.platform import vpc_consumers
 
-# The interface endpoints of dev, reviewed for cost (each is $7.30 a month per AZ). A change to a consumer's
-# declaration that adds or drops one must change this line too, on purpose.
+# The interface endpoints of dev with a model (the sessions' stages serve one), reviewed for cost (each is $7.30 a
+# month per AZ). A change to a consumer's declaration that adds or drops one must change this line too, on purpose.
+# sagemaker.runtime is there for the notebooks' InvokeEndpoint; without a model dev has no runtime endpoint.
 DEV_INTERFACE_SERVICES = {
+    "sagemaker.runtime",
     "sagemaker.api",
     "logs",
     "monitoring",
@@ -60,8 +61,7 @@ def interface_endpoints(template: Any) -> dict[str, dict[str, Any]]:
 
 
 def declared_services(stage: Any) -> dict[VpcService, tuple[str, ...]]:
-    config = load_config(stage.app.node.try_get_context("stage"))
-    return needed_by(vpc_consumers(config))
+    return needed_by(vpc_consumers(stage.config))
 
 
 def test_interface_endpoints_are_exactly_the_services_consumers_declare(stage: Any) -> None:
@@ -84,8 +84,7 @@ def test_no_endpoint_for_services_no_workload_calls(stage: Any) -> None:
     endpoints = interface_endpoints(stage.template("network"))
     assert not {"sts", "ecr.api", "ecr.dkr", "notebook"} & set(endpoints)
     # No consumer calls the runtime API where the stage has no inference endpoint.
-    has_endpoint = load_config(stage.app.node.try_get_context("stage")).serving.model_package_arn is not None
-    assert ("sagemaker.runtime" in endpoints) is has_endpoint
+    assert ("sagemaker.runtime" in endpoints) is stage.config.serving.has_model
 
 
 def test_each_endpoint_records_the_consumers_that_need_it(stage: Any) -> None:
@@ -109,6 +108,8 @@ def vpc_placed_resources(stage: Any) -> dict[tuple[str, str], str]:
                 placed[part, logical_id] = "Glue job"
             elif kind == "AWS::SageMaker::Pipeline" and "VpcConfig" in json.dumps(props["PipelineDefinition"]):
                 placed[part, logical_id] = "SageMaker jobs of a pipeline"
+            elif kind == "AWS::SageMaker::Model" and "VpcConfig" in props:
+                placed[part, logical_id] = "SageMaker model"
     return placed
 
 
@@ -128,7 +129,7 @@ def owners(stage: Any) -> dict[tuple[str, str], str]:
 
 
 def test_every_vpc_workload_is_a_declared_consumer_whose_endpoints_exist(stage: Any) -> None:
-    config = load_config(stage.app.node.try_get_context("stage"))
+    config = stage.config
     consumers = {consumer.name: consumer for consumer in vpc_consumers(config)}
     endpoints = set(interface_endpoints(stage.template("network")))
     owner_of = owners(stage)
@@ -246,15 +247,18 @@ def role_actions(template: dict[str, Any], role: dict[str, Any]) -> set[str]:
 
 
 def test_what_each_vpc_workload_may_call_is_declared(stage: Any) -> None:
-    config = load_config(stage.app.node.try_get_context("stage"))
+    config = stage.config
     consumers = {consumer.name: consumer for consumer in vpc_consumers(config)}
     owner_of = owners(stage)
-    has_endpoint = config.serving.model_package_arn is not None
+    has_endpoint = config.serving.has_model
     checked = 0
     for (part, logical_id), what in vpc_placed_resources(stage).items():
         template = stage.templates[part].to_json()
         props = template["Resources"][logical_id]["Properties"]
         if what == "SageMaker jobs of a pipeline":  # network isolation: the jobs call nothing (test_training_pipeline)
+            continue
+        if what == "SageMaker model":  # network isolation: the model's container calls nothing
+            assert props["EnableNetworkIsolation"] is True, logical_id
             continue
         exempt = {**NOT_CALLED_FROM_THE_VPC, **(LAMBDA_SERVICE_WRITES if what == "Lambda function" else {})}
         if not has_endpoint:

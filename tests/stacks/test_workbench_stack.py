@@ -19,7 +19,7 @@ from aws_cdk.assertions import Template
 import components.notebook_workbench as notebook_workbench
 from components.notebook_workbench import LIFECYCLE_DIR, NotebookWorkbench, lifecycle_script
 from components.package_repository import PackageRepository
-from config import NotebookUserConfig, PlatformConfig, load_config, volume_kms_key_allowed
+from config import NotebookUserConfig, PlatformConfig, volume_kms_key_allowed
 
 # The parameters of the lifecycle scripts (notebook_lifecycle/README.md, "Contract with the CDK component").
 CONTRACT_PARAMETERS = {
@@ -35,7 +35,8 @@ TOKEN = "\x00"  # stands for a CloudFormation intrinsic inside a rendered script
 
 
 def config_of(stage: Any) -> PlatformConfig:
-    return load_config(stage.app.node.try_get_context("stage"))
+    config: PlatformConfig = stage.config  # with the sessions' example model (tests/conftest.py)
+    return config
 
 
 def resources(stage: Any, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -268,7 +269,8 @@ def test_lifecycle_parameters_name_the_platform_resources(stage: Any) -> None:
             assert values["GLUE_JOB_NAME"] == imported(stage, "pipeline", {"Ref": glue_job(stage)})
             assert values["PIPELINE_NAME"] == config.training_pipeline_name
             assert values["MODEL_PACKAGE_GROUP_NAME"] == config.model_package_group_name
-            assert values["ENDPOINT_NAME"] == ""  # no model configured in the sample stages: no endpoint
+            # The sessions' stages serve an example model: the endpoint object names itself.
+            assert values["ENDPOINT_NAME"] == stage.platform.serving.endpoint.endpoint_name == config.endpoint_name
             (domain,) = resources(stage, "AWS::CodeArtifact::Domain")
             (repository,) = resources(stage, "AWS::CodeArtifact::Repository")
             assert values["CODEARTIFACT_DOMAIN"] == {"Fn::GetAtt": [domain, "Name"]}
@@ -496,8 +498,11 @@ def test_role_reads_and_approves_the_model_packages_of_the_platform_group_only(s
 
 
 def test_role_invokes_the_platform_endpoint_only(stage: Any) -> None:
+    # Granted by the endpoint (InferenceEndpoint.grant_invoke), on the ARN the Serving stack exports.
     (statement,) = statements_with(stage, "sagemaker:InvokeEndpoint")
-    assert [text_of(r) for r in statement["Resource"]] == [arn("endpoint", config_of(stage).endpoint_name)]
+    assert statement["Action"] == ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"]
+    (endpoint,) = stage.template("serving").find_resources("AWS::SageMaker::Endpoint")
+    assert statement["Resource"] == [imported(stage, "serving", {"Fn::GetAtt": [endpoint, "EndpointArn"]})]
 
 
 def test_role_stops_its_own_notebook_instances_only(stage: Any) -> None:
