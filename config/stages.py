@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from config.settings import (
+    ApiConfig,
     DataConfig,
     DataPreparationConfig,
     NetworkConfig,
     NotebookUserConfig,
     PlatformConfig,
     ServingConfig,
+    ServingMonitoringConfig,
     TrainingConfig,
     WorkbenchConfig,
 )
@@ -38,7 +40,19 @@ def dev() -> PlatformConfig:
         ),
         data_preparation=DataPreparationConfig(worker_type="G.1X", number_of_workers=2, timeout_minutes=60),
         training=TrainingConfig(instance_type="ml.g5.xlarge", instance_count=1, use_spot=True),
-        serving=ServingConfig(model_package_arn=None),
+        serving=ServingConfig(
+            model_package_arn=None,
+            # No WAF in dev (a web ACL bills monthly); IAM auth and throttling stay.
+            api=ApiConfig(
+                throttle_rate_limit=5,
+                throttle_burst_limit=10,
+                waf_enabled=False,
+                access_log_retention_days=14,
+                function_log_retention_days=14,
+                execution_log_level="ERROR",
+            ),
+            monitoring=ServingMonitoringConfig(period_seconds=300, evaluation_periods=3, datapoints_to_alarm=2),
+        ),
         # Private networking stays: the interface endpoints are the ones a workload declares it calls.
         idle_cost_goal_usd=60.0,
     )
@@ -71,7 +85,22 @@ def prod() -> PlatformConfig:
             volume_size_gb=200,
             accuracy_threshold=0.8,
         ),
-        serving=ServingConfig(model_package_arn=None, instance_type="ml.g5.xlarge", min_instances=2, max_instances=6),
+        serving=ServingConfig(
+            model_package_arn=None,
+            instance_type="ml.g5.xlarge",
+            min_instances=2,
+            max_instances=6,
+            api=ApiConfig(
+                throttle_rate_limit=100,
+                throttle_burst_limit=200,
+                waf_enabled=True,
+                waf_rate_limit_per_5_minutes=3000,
+                access_log_retention_days=365,
+                function_log_retention_days=365,
+                execution_log_level="ERROR",
+            ),
+            monitoring=ServingMonitoringConfig(period_seconds=60, evaluation_periods=5, datapoints_to_alarm=3),
+        ),
     )
 
 
