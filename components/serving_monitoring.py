@@ -292,6 +292,8 @@ class ServingMonitoring(Construct):
         return alarm
 
     def _notify(self, name: str, alarm: cloudwatch.Alarm) -> None:
+        if name in self.alarms:
+            raise ValueError(f"ServingMonitoring: two alarms named {name!r} (two rollback alarms on one metric?)")
         alarm.add_alarm_action(self._action)
         alarm.add_ok_action(self._action)
         self.alarms[name] = alarm
