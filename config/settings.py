@@ -397,7 +397,7 @@ class ApiConfig:
     """Requests one client IP may send per 5 minutes before the WAF rate rule blocks it, 100 to 2000000000.
     Default 1000."""
     access_log_retention_days: int = 30
-    """Retention of the API's access logs (a value CloudWatch Logs accepts). Default 30."""
+    """Retention of the API's access, execution and WAF logs (a value CloudWatch Logs accepts). Default 30."""
     function_log_retention_days: int = 30
     """Retention of the Lambda wrapper's log group. Default 30."""
     execution_log_level: str = "ERROR"
