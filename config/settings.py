@@ -448,6 +448,11 @@ class ServingConfig:
     """Read timeout of one InvokeEndpoint attempt by the Lambda wrapper, 1 to 12: its two attempts (standard
     retries) of 2 s connect plus this read stay under API Gateway's 29 s integration timeout (and InvokeEndpoint's
     60 s), so a slow model is the wrapper's 504, not a bare gateway timeout. Default 10."""
+    # Factories through a lambda: both classes are defined below this one.
+    api: ApiConfig = field(default_factory=lambda: ApiConfig())
+    """The API Gateway REST API and its Lambda wrapper."""
+    monitoring: ServingMonitoringConfig = field(default_factory=lambda: ServingMonitoringConfig())
+    """Alarms, their topic and the dashboard."""
 
     def __post_init__(self) -> None:
         check_model_package_arn("serving.model_package_arn", self.model_package_arn)
@@ -527,6 +532,167 @@ class ServingConfig:
     def is_serverless(self) -> bool:
         """True for a serverless endpoint (no ``instance_type``)."""
         return self.instance_type is None
+
+
+API_EXECUTION_LOG_LEVELS = ("OFF", "ERROR", "INFO")
+FUNCTION_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+USAGE_PLAN_PERIODS = ("DAY", "WEEK", "MONTH")
+# AWS's Powertools publishing account in the commercial partition (docs.powertools.aws.dev, "Lambda Layer");
+# the China and GovCloud partitions publish from other accounts.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The inference front door: API Gateway REST API (``POST /v1/classify``) and its Lambda wrapper.
+
+    Clients authenticate with IAM (SigV4): the callers are AWS principals (notebooks, services, people with roles),
+    so no secret is handed out. ``api_key_required`` adds an API key on top, per client, for the usage plan's quota.
+    """
+
+    throttle_rate_limit: float = 20.0
+    """Steady-state requests per second the stage accepts (stage throttling and the usage plan), 1 to 10000.
+    Default 20."""
+    throttle_burst_limit: int = 40
+    """Burst of requests above the rate, at least the rate, at most 5000. Default 40."""
+    quota_limit: int | None = None
+    """Requests one API key may make per ``quota_period`` (only with ``api_key_required``), or None for no quota.
+    Default None."""
+    quota_period: str = "DAY"
+    """Period of the quota: DAY, WEEK or MONTH. Default DAY."""
+    api_key_required: bool = False
+    """Also require an ``x-api-key`` (the stack creates one key in the usage plan) besides SigV4, so the usage plan
+    meters and limits each key. Default False: IAM alone authenticates, the stage throttling applies to all."""
+    waf_enabled: bool = False
+    """Associate a WAF web ACL (AWS managed common rule set, known bad inputs, a per-IP rate rule) with the stage.
+    Default False (a web ACL costs ~$5/month plus rules and requests)."""
+    waf_rate_limit_per_5_minutes: int = 1000
+    """Requests one client IP may send per 5 minutes before the WAF rate rule blocks it, 100 to 2000000000.
+    Default 1000."""
+    access_log_retention_days: int = 30
+    """Retention of the API's access, execution and WAF logs (a value CloudWatch Logs accepts). Default 30."""
+    function_log_retention_days: int = 30
+    """Retention of the Lambda wrapper's log group. Default 30."""
+    execution_log_level: str = "ERROR"
+    """API Gateway execution logging: OFF, ERROR or INFO. Full request and response logging (data trace) is never
+    on: request texts are sensitive. Default ERROR."""
+    function_log_level: str = "INFO"
+    """Log level of the Lambda wrapper (Powertools): DEBUG, INFO, WARNING or ERROR. Default INFO."""
+    function_memory_mb: int = 512
+    """Lambda wrapper memory, 128 to 10240 MB (CPU grows with it, which shortens the cold start). Default 512."""
+    reserved_concurrency: int | None = None
+    """Concurrent executions reserved for the wrapper (also its ceiling), 1 to 1000, or None. Default None: new
+    accounts have a concurrency quota of 10 to 50 and Lambda keeps 10 unreserved, so a reservation can fail the
+    deploy."""
+    powertools_layer_version: int = 38
+    """Version of the AWS-published ``AWSLambdaPowertoolsPythonV3-python314-x86_64`` layer (one number for every
+    region). Keep it on the Powertools release the handler is tested with (requirements/test-serving.txt).
+    Default 38."""
+    powertools_layer_account: str = POWERTOOLS_LAYER_ACCOUNT
+    """Account that publishes the Powertools layer in the stage's partition: 017000801446 in the commercial
+    partition; China and GovCloud use other accounts (see the Powertools docs). Default 017000801446."""
+
+    def __post_init__(self) -> None:
+        check_range("serving.api.throttle_rate_limit", self.throttle_rate_limit, 1, 10000)
+        check_range("serving.api.throttle_burst_limit", self.throttle_burst_limit, 1, 5000)
+        if self.throttle_burst_limit < self.throttle_rate_limit:
+            raise fail(
+                "serving.api.throttle_burst_limit",
+                self.throttle_burst_limit,
+                f"at least serving.api.throttle_rate_limit={self.throttle_rate_limit} (a burst below the rate "
+                "throttles steady traffic)",
+            )
+        if self.quota_limit is not None:
+            check_range("serving.api.quota_limit", self.quota_limit, 1, 2_000_000_000)
+            if not self.api_key_required:
+                raise fail(
+                    "serving.api.quota_limit",
+                    self.quota_limit,
+                    "None unless serving.api.api_key_required is True: API Gateway counts quotas per API key",
+                )
+        check_one_of("serving.api.quota_period", self.quota_period, USAGE_PLAN_PERIODS)
+        check_range("serving.api.waf_rate_limit_per_5_minutes", self.waf_rate_limit_per_5_minutes, 100, 2_000_000_000)
+        check_retention("serving.api.access_log_retention_days", self.access_log_retention_days)
+        check_retention("serving.api.function_log_retention_days", self.function_log_retention_days)
+        check_one_of("serving.api.execution_log_level", self.execution_log_level, API_EXECUTION_LOG_LEVELS)
+        check_one_of("serving.api.function_log_level", self.function_log_level, FUNCTION_LOG_LEVELS)
+        check_range("serving.api.function_memory_mb", self.function_memory_mb, 128, 10240)
+        if self.reserved_concurrency is not None:
+            check_range("serving.api.reserved_concurrency", self.reserved_concurrency, 1, 1000)
+        check_range("serving.api.powertools_layer_version", self.powertools_layer_version, 1, 10000)
+        check_account("serving.api.powertools_layer_account", self.powertools_layer_account)
+
+
+@dataclass(frozen=True)
+class ServingMonitoringConfig:
+    """Alarms on the endpoint, the Lambda wrapper and the API, told to an SNS topic; one dashboard per stage.
+
+    Every alarm looks at ``period_seconds`` windows and fires when ``datapoints_to_alarm`` of the last
+    ``evaluation_periods`` windows breach. Windows without data do not breach (no traffic is not an incident).
+    """
+
+    emails: tuple[str, ...] = ()
+    """Addresses subscribed to the serving alarm topic (each confirms by email). Default none."""
+    period_seconds: int = 60
+    """Length of one alarm window: 60, 300, 900 or 3600 seconds. Default 60."""
+    evaluation_periods: int = 5
+    """Windows an alarm looks back over, 1 to 60. Default 5."""
+    datapoints_to_alarm: int = 3
+    """Breaching windows among them that fire the alarm, 1 to ``evaluation_periods``. Default 3."""
+    endpoint_5xx_rate_percent: float = 1.0
+    """Endpoint 5XX answers per 100 invocations (used where the endpoint has no rollback alarm of its own),
+    0 to 100. Default 1."""
+    endpoint_4xx_rate_percent: float = 10.0
+    """Endpoint 4XX answers per 100 invocations: many rejected requests mean a client or the wrapper is broken,
+    0 to 100. Default 10."""
+    model_latency_p99_ms: float = 2000.0
+    """p99 of the model's own latency (used where the endpoint has no rollback alarm of its own), 1 to 60000 ms.
+    Default 2000."""
+    cpu_utilization_percent: float = 80.0
+    """Average CPU use of the endpoint's instances, per core, 1 to 100 (instance endpoints). Default 80."""
+    gpu_utilization_percent: float = 90.0
+    """Average GPU use, per GPU, 1 to 100 (instance endpoints with GPUs). Default 90."""
+    memory_utilization_percent: float = 85.0
+    """Average memory use of the instances, 1 to 100 (instance endpoints). Default 85."""
+    scaling_ceiling_percent: float = 90.0
+    """Fires when the endpoint's invocations per minute reach this share of ``invocations_per_instance_target`` x
+    ``max_instances``: autoscaling cannot add capacity beyond it. 1 to 100 (instance endpoints). Default 90."""
+    function_errors: int = 1
+    """Lambda wrapper errors (unhandled exceptions: every expected failure is an answer) per window, 1 to 100000.
+    Default 1."""
+    function_throttles: int = 1
+    """Throttled Lambda wrapper invocations per window (clients then get 500 from the API), 1 to 100000. Default 1."""
+    api_5xx_rate_percent: float = 1.0
+    """API Gateway 5XX answers per 100 requests, 0 to 100. Default 1."""
+    api_latency_p99_ms: float = 10000.0
+    """p99 of the API's end-to-end latency, 1 to 29000 ms (the integration timeout). Default 10000."""
+
+    def __post_init__(self) -> None:
+        for email in self.emails:
+            if not _EMAIL.fullmatch(email):
+                raise fail("serving.monitoring.emails", email, "email addresses like team@example.com")
+        check_one_of("serving.monitoring.period_seconds", self.period_seconds, (60, 300, 900, 3600))
+        check_range("serving.monitoring.evaluation_periods", self.evaluation_periods, 1, 60)
+        check_range("serving.monitoring.datapoints_to_alarm", self.datapoints_to_alarm, 1, 60)
+        check_min_max(
+            "serving.monitoring.datapoints_to_alarm",
+            self.datapoints_to_alarm,
+            "serving.monitoring.evaluation_periods",
+            self.evaluation_periods,
+        )
+        for name in ("endpoint_5xx_rate_percent", "endpoint_4xx_rate_percent", "api_5xx_rate_percent"):
+            check_range(f"serving.monitoring.{name}", getattr(self, name), 0, 100)
+        for name in (
+            "cpu_utilization_percent",
+            "gpu_utilization_percent",
+            "memory_utilization_percent",
+            "scaling_ceiling_percent",
+        ):
+            check_range(f"serving.monitoring.{name}", getattr(self, name), 1, 100)
+        check_range("serving.monitoring.model_latency_p99_ms", self.model_latency_p99_ms, 1, 60000)
+        check_range("serving.monitoring.api_latency_p99_ms", self.api_latency_p99_ms, 1, 29000)
+        check_range("serving.monitoring.function_errors", self.function_errors, 1, 100000)
+        check_range("serving.monitoring.function_throttles", self.function_throttles, 1, 100000)
 
 
 @dataclass(frozen=True)

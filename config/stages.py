@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable
 
 from config.settings import (
+    ApiConfig,
     CanaryDeploymentConfig,
     DataConfig,
     DataPreparationConfig,
@@ -18,6 +19,7 @@ from config.settings import (
     OutOfHoursConfig,
     PlatformConfig,
     ServingConfig,
+    ServingMonitoringConfig,
     TrainingConfig,
     WorkbenchConfig,
 )
@@ -42,7 +44,21 @@ def dev() -> PlatformConfig:
         data_preparation=DataPreparationConfig(worker_type="G.1X", number_of_workers=2, timeout_minutes=60),
         training=TrainingConfig(instance_type="ml.g5.xlarge", instance_count=1, use_spot=True),
         # Serverless: billed per request only, no VPC, no instances to scale; no model until one is promoted.
-        serving=ServingConfig(model_package_arn=None, instance_type=None, serverless_memory_mb=4096),
+        serving=ServingConfig(
+            model_package_arn=None,
+            instance_type=None,
+            serverless_memory_mb=4096,
+            # No WAF in dev (a web ACL bills monthly); IAM auth and throttling stay.
+            api=ApiConfig(
+                throttle_rate_limit=5,
+                throttle_burst_limit=10,
+                waf_enabled=False,
+                access_log_retention_days=14,
+                function_log_retention_days=14,
+                execution_log_level="ERROR",
+            ),
+            monitoring=ServingMonitoringConfig(period_seconds=300, evaluation_periods=3, datapoints_to_alarm=2),
+        ),
         # Private networking stays: the interface endpoints are the ones a workload declares it calls.
         idle_cost_goal_usd=60.0,
     )
@@ -101,6 +117,16 @@ def prod() -> PlatformConfig:
             ),
             data_capture=True,
             data_capture_sampling_percent=20,
+            api=ApiConfig(
+                throttle_rate_limit=100,
+                throttle_burst_limit=200,
+                waf_enabled=True,
+                waf_rate_limit_per_5_minutes=3000,
+                access_log_retention_days=365,
+                function_log_retention_days=365,
+                execution_log_level="ERROR",
+            ),
+            monitoring=ServingMonitoringConfig(period_seconds=60, evaluation_periods=5, datapoints_to_alarm=3),
         ),
     )
 

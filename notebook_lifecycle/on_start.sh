@@ -19,7 +19,8 @@
 # Exported as environment variables by the platform's CDK component, which replaces the marker line below with
 # `export NAME='value'` lines:
 #   AWS_REGION_NAME, RAW_BUCKET, CURATED_BUCKET, ARTIFACTS_BUCKET, KMS_KEY_ARN, GLUE_JOB_NAME, PIPELINE_NAME,
-#   MODEL_PACKAGE_GROUP_NAME, ENDPOINT_NAME (empty while no endpoint is deployed), CODEARTIFACT_DOMAIN,
+#   MODEL_PACKAGE_GROUP_NAME, ENDPOINT_NAME and INFERENCE_API_URL (empty while no endpoint is deployed),
+#   CODEARTIFACT_DOMAIN,
 #   CODEARTIFACT_DOMAIN_OWNER, CODEARTIFACT_REPOSITORY, IDLE_MINUTES, NOTEBOOK_INSTANCE_NAME, HELPERS_S3_URI
 
 set -euo pipefail
@@ -42,6 +43,7 @@ for name in AWS_REGION_NAME RAW_BUCKET CURATED_BUCKET ARTIFACTS_BUCKET KMS_KEY_A
     fi
 done
 export ENDPOINT_NAME="${ENDPOINT_NAME:-}"
+export INFERENCE_API_URL="${INFERENCE_API_URL:-}"
 
 install_helpers() {
     local parent staging

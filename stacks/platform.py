@@ -8,6 +8,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from components.data_preparation_job import DataPreparationJob
+from components.inference_api import InferenceApi
 from components.inference_endpoint import InferenceEndpoint
 from components.notebook_workbench import NotebookWorkbench
 from components.pipeline_cleanup import PipelineCleanup
@@ -55,8 +56,11 @@ def vpc_consumers(config: PlatformConfig) -> tuple[VpcConsumer, ...]:
     ]
     if removal_policy(config) == cdk.RemovalPolicy.DESTROY:
         consumers.append(VpcConsumer.of(PipelineCleanup))
-    if config.serving.has_model and not config.serving.is_serverless:
-        consumers.append(VpcConsumer.of(InferenceEndpoint))
+    if config.serving.has_model:
+        # The classify Lambda runs in the VPC whatever the endpoint's kind; a serverless endpoint itself does not.
+        consumers.append(VpcConsumer.of(InferenceApi))
+        if not config.serving.is_serverless:
+            consumers.append(VpcConsumer.of(InferenceEndpoint))
     if config.workbench.users:
         consumers.append(
             VpcConsumer.of(NotebookWorkbench, NotebookWorkbench.vpc_services(invokes_endpoint=config.serving.has_model))
@@ -114,9 +118,10 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
             key=data.key,
             curated_bucket=data.curated_bucket,
             artifacts_bucket=data.artifacts_bucket,
+            vpc=network.vpc,
             subnets=network.subnets,
             security_group=network.workload_security_group,
-            description=f"SageMaker NLP platform ({config.stage}): inference endpoint",
+            description=f"SageMaker NLP platform ({config.stage}): inference endpoint, API and alarms",
             **common,
         )
     workbench = WorkbenchStack(
@@ -134,6 +139,7 @@ def build_platform(scope: Construct, config: PlatformConfig) -> Platform:
         batch_inference_pipeline=pipeline.batch_inference,
         model_registry=pipeline.registry,
         endpoint=serving.endpoint if serving is not None else None,
+        api=serving.api if serving is not None else None,
         description=f"SageMaker NLP platform ({config.stage}): notebook instances and package repository",
         **common,
     )

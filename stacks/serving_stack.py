@@ -1,5 +1,5 @@
-"""Serving stack: the inference endpoint of the stage's model, its scaling and safe updates, and (wired by the
-integrator) the API in front of it and its monitoring. Built only when the stage config names a model."""
+"""Serving stack: the inference endpoint of the stage's model, its scaling and safe updates, the Lambda wrapper and
+REST API in front of it, and their monitoring. Built only when the stage config names a model."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from components.inference_api import InferenceApi
 from components.inference_endpoint import InferenceEndpoint
 from components.log_retention import retention_days
 from components.sagemaker_jobs import dlc_image_uri, dlc_repository_arn
-from components.training_pipeline import MODELS_PREFIX
+from components.serving_monitoring import ServingMonitoring
+from components.training_pipeline import MODELS_PREFIX, JobPlacement
 from config import PlatformConfig
 from config.accelerators import gpus_per_instance
 from config.settings import ECR_IMAGE
@@ -27,8 +29,11 @@ class ServingStack(cdk.Stack):
     inference container, CPU or GPU after the hosting instance type). Instance endpoints run in the isolated subnets
     with the workload security group; data capture goes to the curated bucket.
 
-    Attributes other stacks use: ``endpoint`` (``grant_invoke``, ``endpoint_name``, ``metric_*``). Output: the
-    endpoint name.
+    In front of it, :class:`InferenceApi` (the classify Lambda in the isolated subnets and the IAM-authenticated REST
+    API ``POST /v1/classify``) and :class:`ServingMonitoring` (alarms, SNS topic, dashboard ``<prefix>-serving``).
+
+    Attributes other stacks use: ``endpoint`` (``grant_invoke``, ``endpoint_name``, ``metric_*``) and ``api``
+    (``grant_invoke``, ``url``). Outputs: the endpoint name, the API URL, the alarm topic.
     """
 
     def __init__(
@@ -40,6 +45,7 @@ class ServingStack(cdk.Stack):
         key: kms.IKey,
         curated_bucket: s3.IBucket,
         artifacts_bucket: s3.IBucket,
+        vpc: ec2.IVpc,
         subnets: ec2.SelectedSubnets,
         security_group: ec2.ISecurityGroup,
         **kwargs: object,
@@ -100,16 +106,47 @@ class ServingStack(cdk.Stack):
             removal_policy=removal_policy(config),
         )
 
-        # --- integration point (issue 9 items 4-6): wired by the integrator -------------------------------------
-        # components/inference_api.py: the Lambda wrapper (lambda_handlers/classify/) and the REST API, with
-        #   self.endpoint.grant_invoke(<function role>) and ENDPOINT_NAME=self.endpoint.endpoint_name;
-        # components/serving_monitoring.py: the SNS topic, alarms and dashboard over self.endpoint.metric_*(), adding
-        #   the topic as an action to self.endpoint.rollback_alarms rather than duplicating them.
-        # ------------------------------------------------------------------------------------------------------------
+        # The front door: the classify Lambda (lambda_handlers/classify/) in the isolated subnets, granted
+        # InvokeEndpoint through the endpoint, behind the IAM-authenticated REST API.
+        self.api = InferenceApi(
+            self,
+            "Api",
+            endpoint=self.endpoint,
+            serving=serving,
+            placement=JobPlacement(vpc=vpc, subnets=subnets.subnets, security_group=security_group, key=key),
+            name_prefix=config.prefix,
+            stage_name=config.stage,
+            removal_policy=removal_policy(config),
+        )
+        # Alarms on the endpoint, the function and the API, one SNS topic and one dashboard; the endpoint's canary
+        # rollback alarms get the topic as their action instead of being duplicated.
+        self.monitoring = ServingMonitoring(
+            self,
+            "Monitoring",
+            endpoint=self.endpoint,
+            api=self.api,
+            settings=serving.monitoring,
+            instance_type=serving.instance_type,
+            invocations_per_instance_target=serving.invocations_per_instance_target,
+            key=key,
+            dashboard_name=f"{config.prefix}-serving",
+        )
 
         cdk.CfnOutput(
             self,
             "EndpointName",
             value=self.endpoint.endpoint_name,
             description="The SageMaker endpoint serving the stage's model (sagemaker-runtime InvokeEndpoint)",
+        )
+        cdk.CfnOutput(
+            self,
+            "ApiUrl",
+            value=self.api.url,
+            description='POST {"inputs": str | [str]} here, signed with SigV4 (service execute-api)',
+        )
+        cdk.CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.monitoring.topic.topic_arn,
+            description="Serving alarms are published here; subscribe with serving.monitoring.emails",
         )

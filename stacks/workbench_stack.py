@@ -9,6 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from components.data_preparation_job import DataPreparationJob
+from components.inference_api import InferenceApi
 from components.inference_endpoint import InferenceEndpoint
 from components.notebook_workbench import NotebookWorkbench
 from components.package_repository import PackageRepository
@@ -48,6 +49,7 @@ class WorkbenchStack(cdk.Stack):
         batch_inference_pipeline: BatchInferencePipeline,
         model_registry: ModelRegistry,
         endpoint: InferenceEndpoint | None = None,
+        api: InferenceApi | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -72,6 +74,7 @@ class WorkbenchStack(cdk.Stack):
                 pipelines=(training_pipeline, batch_inference_pipeline),
                 model_registry=model_registry,
                 endpoint=endpoint,
+                api=api,
                 removal=removal,
             )
 
@@ -89,6 +92,7 @@ class WorkbenchStack(cdk.Stack):
         pipelines: tuple[TrainingPipeline, BatchInferencePipeline],
         model_registry: ModelRegistry,
         endpoint: InferenceEndpoint | None,
+        api: InferenceApi | None,
         removal: cdk.RemovalPolicy,
     ) -> NotebookWorkbench:
         """The users' notebook instances, their role wired to the platform's resources, and one output per user."""
@@ -111,6 +115,7 @@ class WorkbenchStack(cdk.Stack):
                 "PIPELINE_NAME": pipelines[0].pipeline_name,
                 "MODEL_PACKAGE_GROUP_NAME": model_registry.group_name,
                 "ENDPOINT_NAME": endpoint_name,
+                "INFERENCE_API_URL": api.url if api is not None else "",
             },
             removal_policy=removal,
         )
@@ -122,6 +127,8 @@ class WorkbenchStack(cdk.Stack):
         model_registry.grant_approve(workbench.role)
         if endpoint is not None:
             endpoint.grant_invoke(workbench.role)
+        if api is not None:
+            api.grant_invoke(workbench.role)
         workbench.allow_sagemaker_jobs(
             job_name_prefix=config.prefix,
             subnets=subnets.subnets,

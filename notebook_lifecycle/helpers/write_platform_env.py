@@ -7,7 +7,8 @@ the same content into the output folder (default ``/home/ec2-user/SageMaker/.pla
 - ``env.json``: the same as a JSON object, for code that prefers JSON.
 
 Values are checked before anything is written, so a notebook never reads a half-written or empty bucket name: every
-key must be set and non-empty, except ``ENDPOINT_NAME``, which is empty while no endpoint is deployed. Only the
+key must be set and non-empty, except ``ENDPOINT_NAME`` and ``INFERENCE_API_URL``, which are empty while no
+endpoint is deployed. Only the
 standard library is used (the script runs on the instance's system Python).
 
 Usage::
@@ -41,10 +42,11 @@ ENV_FILE_KEYS: tuple[str, ...] = (
     "PIPELINE_NAME",
     "MODEL_PACKAGE_GROUP_NAME",
     "ENDPOINT_NAME",
+    "INFERENCE_API_URL",
     "NOTEBOOK_INSTANCE_NAME",
     "IDLE_MINUTES",
 )
-MAY_BE_EMPTY = frozenset({"ENDPOINT_NAME"})
+MAY_BE_EMPTY = frozenset({"ENDPOINT_NAME", "INFERENCE_API_URL"})
 # Names, ARNs and numbers only: nothing that a shell would expand or split when the file is sourced.
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9._:/@+=,-]*$")
 
