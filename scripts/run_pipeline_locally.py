@@ -18,11 +18,12 @@ the way SageMaker Pipelines would, with local folders standing in for the bucket
   ``Std:Join``, ``Std:JsonGet`` and the conditions, for every step.
 - Lambda: the staged function code's ``resolve(event, store)`` (the pure core its handler wraps) runs against the
   local buckets. Training: the step's channels are copied into a job folder laid out like ``/opt/ml`` and the
-  ``sagemaker-training`` toolkit runs the entry point with the step's hyperparameters; the model becomes
-  ``<S3OutputPath>/<job>/output/model.tar.gz``. Processing: the inputs are copied in, the step's container entrypoint
-  runs with this Python, the outputs are copied out and the property files loaded. RegisterModel: the request is
-  checked and written to ``<work>/registry/<group>/<version>/model-package.json``. Fail: the run fails with the
-  step's rendered ``ErrorMessage``.
+  ``sagemaker-training`` toolkit runs the entry point with the step's hyperparameters; the job succeeded when the
+  toolkit exits 0 and writes ``output/success``, else the step fails with ``output/failure`` and the exception of
+  the job's log; the model becomes ``<S3OutputPath>/<job>/output/model.tar.gz``. Processing: the inputs are copied
+  in, the step's container entrypoint runs with this Python, the outputs are copied out and the property files
+  loaded. RegisterModel: the request is checked and written to ``<work>/registry/<group>/<version>/model-package.json``.
+  Fail: the run fails with the step's rendered ``ErrorMessage``.
 - A container path (``/opt/ml/...``, ``/tmp/...``) in an entrypoint, argument or hyperparameter is rewritten to the
   step's folder ``<work>/executions/<id>/<step>/container/``. Settings without a local meaning (images, instance
   types, spot, torchrun distribution, VPC, KMS) are not applied; the step's progress line names the ones that change
