@@ -18,11 +18,12 @@ the way SageMaker Pipelines would, with local folders standing in for the bucket
   ``Std:Join``, ``Std:JsonGet`` and the conditions, for every step.
 - Lambda: the staged function code's ``resolve(event, store)`` (the pure core its handler wraps) runs against the
   local buckets. Training: the step's channels are copied into a job folder laid out like ``/opt/ml`` and the
-  ``sagemaker-training`` toolkit runs the entry point with the step's hyperparameters; the model becomes
-  ``<S3OutputPath>/<job>/output/model.tar.gz``. Processing: the inputs are copied in, the step's container entrypoint
-  runs with this Python, the outputs are copied out and the property files loaded. RegisterModel: the request is
-  checked and written to ``<work>/registry/<group>/<version>/model-package.json``. Fail: the run fails with the
-  step's rendered ``ErrorMessage``.
+  ``sagemaker-training`` toolkit runs the entry point with the step's hyperparameters; the job succeeded when the
+  toolkit exits 0 and writes ``output/success``, else the step fails with ``output/failure`` and the exception of
+  the job's log; the model becomes ``<S3OutputPath>/<job>/output/model.tar.gz``. Processing: the inputs are copied
+  in, the step's container entrypoint runs with this Python, the outputs are copied out and the property files
+  loaded. RegisterModel: the request is checked and written to ``<work>/registry/<group>/<version>/model-package.json``.
+  Fail: the run fails with the step's rendered ``ErrorMessage``.
 - A container path (``/opt/ml/...``, ``/tmp/...``) in an entrypoint, argument or hyperparameter is rewritten to the
   step's folder ``<work>/executions/<id>/<step>/container/``. Settings without a local meaning (images, instance
   types, spot, torchrun distribution, VPC, KMS) are not applied; the step's progress line names the ones that change
@@ -894,11 +895,57 @@ def run_job(
     return returncode, timed_out.is_set(), "\n".join(tail)
 
 
+def _raised_exception(log: str) -> str:
+    """The exception line (``IndexError: ...``) of the last Python traceback in ``log``, or ``""``."""
+    lines = log.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == "Traceback (most recent call last):"]
+    if not starts:
+        return ""
+    # The frames are indented; the first line after them that is not is the exception and its message.
+    for line in lines[starts[-1] + 1 :]:
+        if line.strip() and not line[0].isspace():
+            return line.strip()
+    return ""
+
+
 def _last_error_line(tail: str) -> str:
-    """The job's last line that reports an error, else its last line: what a failure reason should show."""
+    """What a failure reason should show of a job's output: the exception of its last traceback, else its last line
+    that reports an error, else its last line."""
+    raised = _raised_exception(tail)
+    if raised:
+        return raised
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
     flagged = [line for line in lines if re.search(r"error", line, re.IGNORECASE)]
     return (flagged or lines or ["the job printed nothing"])[-1]
+
+
+def training_failure(returncode: int, output: Path, log: str) -> str:
+    """Why a ``sagemaker-training`` job failed, or ``""`` when it succeeded.
+
+    Success is the toolkit's ``output/success`` with exit code 0, as its own report: the toolkit can exit 0 after the
+    script crashed (sagemaker-training 5.1 calls ``sys.exit`` in a ``finally`` that swallows an error of its failure
+    handling, such as a missing ``output/`` folder), so the exit code alone is not enough. The reason is
+    ``output/failure`` (what SageMaker shows as FailureReason, its first 1024 characters) with the exception of the
+    job's log first when the file does not carry it (the toolkit writes ``ErrorMessage ""`` for a crashed script).
+    """
+    failure = output / "failure"
+    written = failure.read_text(encoding="utf-8", errors="replace").strip() if failure.is_file() else ""
+    if returncode == 0 and not written and (output / "success").is_file():
+        return ""
+    raised = _raised_exception(log)
+    if written:
+        reason = " ".join(written.split())[:1024]
+        if raised and raised not in written:
+            reason = f"{raised} (output/failure: {reason})"
+    elif raised or returncode != 0:
+        reason = _last_error_line(log)
+    else:
+        lines = [line.strip() for line in log.splitlines() if line.strip()][-3:]
+        reason = (
+            "the training toolkit exited 0 without reporting success (no output/success, no output/failure); the "
+            f"job's log ends with: {' | '.join(lines) or 'nothing'}"
+        )
+    return f"AlgorithmError: {reason} (exit code {returncode})"
 
 
 def _pack_model(source: Path, archive: Path) -> None:
@@ -1142,6 +1189,10 @@ class PipelineExecution:
         root = folder / "container"
         base = root / "opt" / "ml"
         (root / "tmp").mkdir(parents=True)
+        # SageMaker creates these before the container starts; the toolkit writes output/success or output/failure
+        # into output/ and does not create it.
+        for folder_name in ("model", "output/data"):
+            (base / folder_name).mkdir(parents=True)
         notes: list[str] = []
         algorithm = request.get("AlgorithmSpecification", {})
         if "AlgorithmName" in algorithm or "TrainingImage" not in algorithm:
@@ -1236,7 +1287,7 @@ class PipelineExecution:
         self.reporter.line(f"    {job_name}: {'; '.join(notes)}")
         env = job_environment(root, self.region, bool(request.get("EnableNetworkIsolation")), extra)
         timeout = int(request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
-        returncode, timed_out, tail = run_job(
+        returncode, timed_out, _ = run_job(
             [sys.executable, "-m", "sagemaker_training.cli.train"],
             cwd=base,
             env=env,
@@ -1249,10 +1300,9 @@ class PipelineExecution:
         record.metadata = {"TrainingJob": {"Arn": extra["TRAINING_JOB_ARN"]}}
         if timed_out:
             raise StepFailure(f"MaxRuntimeInSeconds {timeout} exceeded: the training job was stopped")
-        if returncode != 0:
-            failure = base / "output" / "failure"
-            reason = failure.read_text(encoding="utf-8").strip() if failure.is_file() else ""
-            raise StepFailure(f"AlgorithmError: {reason or _last_error_line(tail)} (exit code {returncode})")
+        reason = training_failure(returncode, base / "output", (folder / "job.log").read_text(encoding="utf-8"))
+        if reason:
+            raise StepFailure(reason)
 
         output_path = str(request.get("OutputDataConfig", {}).get("S3OutputPath", "")).rstrip("/")
         if not output_path.startswith("s3://"):

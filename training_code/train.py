@@ -47,13 +47,20 @@ from nlp_data import (
     shard_batches,
 )
 from torch.nn.parallel import DistributedDataParallel
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    get_linear_schedule_with_warmup,
+)
 
 logger = logging.getLogger("train")
 HERE = Path(__file__).resolve().parent
 CHECKPOINT_PREFIX = "checkpoint-"
 # Exit code of a process stopped by SIGTERM; SageMaker sends SIGTERM before reclaiming a spot instance.
 INTERRUPTED_EXIT_CODE = 143
+# A tokenizer saved without a length limit reports transformers' sentinel (int(1e30)): above this, it declares none.
+UNSET_TOKENIZER_LIMIT = 1_000_000
 
 
 def str_to_bool(value: str) -> bool:
@@ -357,6 +364,38 @@ def write_failure(output_dir: str, message: str) -> None:
             failure.write_text(message, encoding="utf-8")
 
 
+def fit_max_seq_length(requested: int, config: Any, tokenizer: Any) -> tuple[int, str]:
+    """``--max_seq_length`` bounded by the base model's limit, and the warning to log when it had to be lowered.
+
+    The limit is the smaller of the model's position embeddings (``max_position_embeddings``, ``n_positions`` on
+    GPT-2 style configs) and the tokenizer's ``model_max_length`` when it sets one (RoBERTa has 514 positions but
+    takes 512 tokens). A longer sequence indexes past the position embeddings and the job crashes mid-training.
+
+    Lowered with a warning rather than refused: the flag's default (128) and the pipeline's hyperparameter are shared
+    by every base model, and a value above a model's limit can only mean "as long as the model takes", so refusing
+    would make the default unusable with small or distilled models and cost a job start to learn it. The warning
+    names the flag, the value and the limit; metrics.json records the length used.
+    """
+    bounds: list[tuple[int, str]] = []
+    for attribute in ("max_position_embeddings", "n_positions"):
+        positions = getattr(config, attribute, None)
+        if isinstance(positions, int) and positions > 0:
+            bounds.append((positions, f"config.{attribute}"))
+            break
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < UNSET_TOKENIZER_LIMIT:
+        bounds.append((tokenizer_limit, "tokenizer.model_max_length"))
+    if not bounds:
+        return requested, ""
+    limit, source = min(bounds)
+    if requested <= limit:
+        return requested, ""
+    return limit, (
+        f"--max_seq_length {requested} exceeds the base model's limit of {limit} tokens ({source}): "
+        f"truncating texts to {limit} tokens instead; set max_seq_length <= {limit} to silence this warning"
+    )
+
+
 def load_split(tokenizer: Any, directory: str, labels: list[str], channel: str, max_len: int) -> EncodedDataset:
     """Read, validate and tokenize one channel."""
     return encode_examples(tokenizer, read_examples(directory, labels, channel), max_len)
@@ -446,9 +485,12 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
     labels = load_labels(labels_file)
     tokenizer = AutoTokenizer.from_pretrained(source)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    train_data = load_split(tokenizer, args.train_dir, labels, "train", args.max_seq_length)
+    max_seq_length, warning = fit_max_seq_length(args.max_seq_length, AutoConfig.from_pretrained(source), tokenizer)
+    if warning and runtime.is_main:
+        logger.warning(warning)
+    train_data = load_split(tokenizer, args.train_dir, labels, "train", max_seq_length)
     eval_splits = {
-        name: load_split(tokenizer, directory, labels, name, args.max_seq_length)
+        name: load_split(tokenizer, directory, labels, name, max_seq_length)
         for name, directory in (("validation", args.validation_dir), ("test", args.test_dir))
         if directory
     }
@@ -625,6 +667,7 @@ def train(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
         },
         "world_size": runtime.world_size,
         "precision": str(dtype or torch.float32).replace("torch.", ""),
+        "max_seq_length": max_seq_length,
     }
     if runtime.is_main:
         for name, dataset in eval_splits.items():

@@ -245,6 +245,102 @@ def test_missing_cloud_assembly_says_to_synthesize(tmp_path: Path, capsys: pytes
     assert "no manifest.json there; run `cdk synth`" in capsys.readouterr().err
 
 
+def crashing_training_execution(work: Path, script: str) -> runner.PipelineExecution:
+    """A definition whose Train step runs ``script`` through the real toolkit, and a step that needs its model."""
+    bucket = work / "s3" / "local-artifacts"
+    (bucket / "code").mkdir(parents=True)
+    (bucket / "code" / "crash.py").write_text(script, encoding="utf-8")
+    code_channel = {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://local-artifacts/code/"}}
+    train = {
+        "Name": "Train",
+        "Type": "Training",
+        "Arguments": {
+            "AlgorithmSpecification": {"TrainingImage": "local", "TrainingInputMode": "File"},
+            "InputDataConfig": [{"ChannelName": "code", "DataSource": code_channel}],
+            "HyperParameters": {
+                "sagemaker_program": '"crash.py"',
+                "sagemaker_submit_directory": '"/opt/ml/input/data/code"',
+            },
+            "OutputDataConfig": {"S3OutputPath": "s3://local-artifacts/models"},
+            "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 120},
+        },
+    }
+    needs_model = {
+        "Name": "UsesModel",
+        "Type": "Fail",
+        "Arguments": {"ErrorMessage": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}},
+    }
+    store = runner.LocalObjectStore()
+    store.add(runner.LocalBucket("local-artifacts", [bucket], bucket))
+
+    def no_functions(arn: str) -> Any:
+        raise AssertionError(f"no Lambda step here, asked for {arn}")
+
+    return runner.PipelineExecution(
+        pipeline_name="crash-training",
+        definition={"Version": "2020-12-01", "Parameters": [], "Steps": [train, needs_model]},
+        parameters={},
+        execution_id="crash",
+        work=work,
+        store=store,
+        functions=no_functions,
+        region="us-east-1",
+        reporter=runner.Reporter(io.StringIO(), job_logs=False),
+    )
+
+
+def test_a_crashing_training_script_fails_the_train_step_with_its_exception_and_stops_the_execution(
+    tmp_path: Path,
+) -> None:
+    # The regression: sagemaker-training 5.1 exited 0 after the script crashed when output/ was missing (its failure
+    # handling raised, then sys.exit(0) in a finally), and the run reported Train as Succeeded.
+    execution = crashing_training_execution(tmp_path, 'raise IndexError("index out of range in self")\n')
+    output = execution.reporter.stream
+    result = execution.run()
+    assert result.status == "Failed"
+    assert result.failed_step == "Train"
+    assert result.failure_reason.startswith("AlgorithmError: IndexError: index out of range in self (output/failure: ")
+    assert "ExecuteUserScriptError" in result.failure_reason
+    assert result.failure_reason.endswith("(exit code 1)")
+    assert [(s.name, s.status) for s in result.steps] == [("Train", "Failed")]
+    status = json.loads(result.status_file.read_text(encoding="utf-8"))
+    assert (status["PipelineExecutionStatus"], status["FailedStep"]) == ("Failed", "Train")
+    assert status["Steps"][0]["FailureReason"] == result.failure_reason
+    assert isinstance(output, io.StringIO)
+    text = output.getvalue()
+    assert "[2/2] UsesModel (Fail): not run, the execution failed at Train" in text
+    assert f"failed at Train: {result.failure_reason}" in text
+    assert not (tmp_path / "s3" / "local-artifacts" / "models").exists(), "a failed job uploads no model"
+
+
+def test_a_script_that_writes_its_own_failure_reason_is_reported_with_it(tmp_path: Path) -> None:
+    script = (
+        "import os, pathlib, sys\n"
+        "pathlib.Path(os.environ['SM_OUTPUT_DIR'], 'failure').write_text('bad training data: no rows')\n"
+        "sys.exit(1)\n"
+    )
+    result = crashing_training_execution(tmp_path, script).run()
+    assert (result.status, result.failed_step) == ("Failed", "Train")
+    assert result.failure_reason == "AlgorithmError: bad training data: no rows (exit code 1)"
+
+
+def test_a_job_that_exits_0_without_reporting_success_fails(tmp_path: Path) -> None:
+    (tmp_path / "output").mkdir()
+    log = "Invoking script with the following command:\n\npython -- train.py\n"
+    reason = runner.training_failure(0, tmp_path / "output", log)
+    assert reason == (
+        "AlgorithmError: the training toolkit exited 0 without reporting success (no output/success, no "
+        "output/failure); the job's log ends with: Invoking script with the following command: | python -- train.py "
+        "(exit code 0)"
+    )
+    (tmp_path / "output" / "success").write_text("", encoding="utf-8")
+    assert runner.training_failure(0, tmp_path / "output", log) == ""
+    # A failure file wins over an exit code of 0.
+    (tmp_path / "output" / "failure").write_text("ExitCode 1", encoding="utf-8")
+    assert runner.training_failure(0, tmp_path / "output", log) == "AlgorithmError: ExitCode 1 (exit code 0)"
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # The intrinsic resolver
 # --------------------------------------------------------------------------------------------------------------------
