@@ -57,6 +57,8 @@ class DataPreparationJob(Construct):
     :param worker_type: Glue worker type (G.1X, ...). :param number_of_workers: workers including the driver.
     :param timeout_minutes: run timeout. :param max_retries: automatic retries of a failed run.
     :param log_retention_days: retention of the two log groups.
+    :param job_metrics: Glue job metrics (``--enable-metrics``), which the workers publish through the CloudWatch
+        interface endpoint. Default True.
     :param removal_policy: what happens to the log groups when the stack is deleted.
     """
 
@@ -67,6 +69,13 @@ class DataPreparationJob(Construct):
         VpcServiceUse(VpcService.CLOUDWATCH_MONITORING, "--enable-metrics: workers call cloudwatch:PutMetricData"),
         VpcServiceUse(VpcService.KMS, "security configuration with the platform key (CSE-KMS bookmarks, AWS guide)"),
     )
+
+    @classmethod
+    def vpc_services(cls, *, job_metrics: bool) -> tuple[VpcServiceUse, ...]:
+        """``VPC_SERVICES`` of a job with or without Glue job metrics (only metrics call CloudWatch)."""
+        if job_metrics:
+            return cls.VPC_SERVICES
+        return tuple(use for use in cls.VPC_SERVICES if use.service is not VpcService.CLOUDWATCH_MONITORING)
 
     def __init__(
         self,
@@ -85,6 +94,7 @@ class DataPreparationJob(Construct):
         max_retries: int,
         log_retention_days: int,
         removal_policy: cdk.RemovalPolicy,
+        job_metrics: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -133,7 +143,7 @@ class DataPreparationJob(Construct):
             )
         )
         self._grant_log_groups()
-        self._grant_glue_runtime(stack)
+        self._grant_glue_runtime(stack, job_metrics=job_metrics)
         self._acknowledge_grant_wildcards(raw_bucket, curated_bucket)
 
         self.security_configuration = glue.CfnSecurityConfiguration(
@@ -189,7 +199,7 @@ class DataPreparationJob(Construct):
             default_arguments={
                 "--extra-py-files": transforms.s3_object_url,
                 "--custom-logGroup-prefix": self.log_group_prefix,
-                "--enable-metrics": "true",
+                **({"--enable-metrics": "true"} if job_metrics else {}),
                 "--job-bookmark-option": "job-bookmark-disable",
                 "--input_uri": f"s3://{raw_bucket.bucket_name}/{RAW_PREFIX}",
                 "--output_uri": f"s3://{curated_bucket.bucket_name}/{CURATED_PREFIX}",
@@ -232,7 +242,7 @@ class DataPreparationJob(Construct):
             )
         )
 
-    def _grant_glue_runtime(self, stack: cdk.Stack) -> None:
+    def _grant_glue_runtime(self, stack: cdk.Stack, *, job_metrics: bool) -> None:
         """What Glue needs to run workers in a VPC and publish its metrics; no CDK grant exists for these."""
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -258,14 +268,15 @@ class DataPreparationJob(Construct):
                 conditions={"ForAllValues:StringEquals": {"aws:TagKeys": ["aws-glue-service-resource"]}},
             )
         )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="GlueJobMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+        if job_metrics:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="GlueJobMetrics",
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+                )
             )
-        )
         acknowledge(
             self.role.policy,
             "AwsSolutions-IAM5[Resource::*]",

@@ -313,14 +313,15 @@ class InferenceEndpoint(Construct):
     # --- public API -------------------------------------------------------------------------------------------------
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` call this endpoint (``sagemaker:InvokeEndpoint``) and read its status (``DescribeEndpoint``).
-
-        Both on this endpoint's ARN only.
-        """
+        """Let ``grantee`` call this endpoint (``sagemaker:InvokeEndpoint`` on its ARN only)."""
         return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-            resource_arns=[self.endpoint_arn],
+            grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.endpoint_arn]
+        )
+
+    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` read this endpoint's status (``sagemaker:DescribeEndpoint`` on its ARN only)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:DescribeEndpoint"], resource_arns=[self.endpoint_arn]
         )
 
     def metric(
@@ -636,14 +637,8 @@ class InferenceEndpoint(Construct):
             datapoints_to_alarm=minutes,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        for alarm in (errors, latency):
-            for rule in ("HIPAA.Security", "NIST.800.53.R5"):
-                acknowledge(
-                    alarm,
-                    f"{rule}-CloudWatchAlarmAction",
-                    "Its action is SageMaker's automatic rollback: the endpoint's deployment config names this alarm "
-                    "and SageMaker watches it during every update. Notifications are added by the serving monitoring.",
-                )
+        # SageMaker's automatic rollback watches them through the deployment config; their notification action comes
+        # from the Serving stack's monitoring (components/serving_monitoring.py), which the compliance packs require.
         return [errors, latency]
 
     def _deployment_config(

@@ -180,6 +180,9 @@ class DataPreparationConfig:
     """Automatic retries of a failed run, 0 to 10. Default 0."""
     log_retention_days: int = 30
     """Retention of the job's continuous logs. Default 30."""
+    job_metrics: bool = True
+    """Glue job metrics (``--enable-metrics``). The workers publish them through a CloudWatch interface endpoint,
+    which exists only for them ($7.30 a month per AZ). Default True."""
 
     def __post_init__(self) -> None:
         check_glue_worker_type("data_preparation.worker_type", self.worker_type)

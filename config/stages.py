@@ -41,7 +41,11 @@ def dev() -> PlatformConfig:
         workbench=WorkbenchConfig(
             users=(NotebookUserConfig(name="data-scientist", instance_type="ml.t3.medium", idle_minutes=60),),
         ),
-        data_preparation=DataPreparationConfig(worker_type="G.1X", number_of_workers=2, timeout_minutes=60),
+        # No Glue job metrics: their CloudWatch interface endpoint would be the only reason for one in dev (run
+        # status, logs and the data report still say how a run went).
+        data_preparation=DataPreparationConfig(
+            worker_type="G.1X", number_of_workers=2, timeout_minutes=60, job_metrics=False
+        ),
         training=TrainingConfig(instance_type="ml.g5.xlarge", instance_count=1, use_spot=True),
         # Serverless: billed per request only, no VPC, no instances to scale; no model until one is promoted.
         serving=ServingConfig(

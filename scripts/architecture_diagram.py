@@ -36,7 +36,11 @@ END = "<!-- END GENERATED -->"
 STAGE = "dev"
 # Context the CLI synthesizes with, on top of cdk.json's: the same as the tests' ``dev`` fixture (tests/conftest.py),
 # so the committed doc and the staleness test agree. Extend it with -c KEY=VALUE.
-DEFAULT_CONTEXT: dict[str, str] = {"stage": STAGE}
+# The example model makes the Serving stack part of the picture (a stage without a model has none).
+DEFAULT_CONTEXT: dict[str, str] = {
+    "stage": STAGE,
+    "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/nlp-dev-models/3",
+}
 
 # Resource types that make a component worth a node, with the words its label uses. Other types (roles, policies,
 # log groups, security groups, routes) belong to a component but are not named.

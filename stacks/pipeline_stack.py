@@ -60,6 +60,7 @@ class PipelineStack(cdk.Stack):
             max_retries=settings.max_retries,
             log_retention_days=settings.log_retention_days,
             removal_policy=removal_policy(config),
+            job_metrics=settings.job_metrics,
         )
         cdk.CfnOutput(self, "DataPreparationJobName", value=self.data_preparation.job_name)
         glue_policy = self.data_preparation.role.policy

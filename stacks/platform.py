@@ -52,7 +52,10 @@ def vpc_consumers(config: PlatformConfig) -> tuple[VpcConsumer, ...]:
     checks every VPC-placed resource of the synthesized templates against it).
     """
     consumers = [
-        VpcConsumer.of(component) for component in (DataPreparationJob, TrainingPipeline, BatchInferencePipeline)
+        VpcConsumer.of(
+            DataPreparationJob, DataPreparationJob.vpc_services(job_metrics=config.data_preparation.job_metrics)
+        ),
+        *(VpcConsumer.of(component) for component in (TrainingPipeline, BatchInferencePipeline)),
     ]
     if removal_policy(config) == cdk.RemovalPolicy.DESTROY:
         consumers.append(VpcConsumer.of(PipelineCleanup))

@@ -127,8 +127,9 @@ class WorkbenchStack(cdk.Stack):
         model_registry.grant_approve(workbench.role)
         if endpoint is not None:
             endpoint.grant_invoke(workbench.role)
-        if api is not None:
-            api.grant_invoke(workbench.role)
+            endpoint.grant_describe(workbench.role)
+        # No execute-api grant: the API is public and regional, and the notebooks have no route to it (no internet;
+        # an execute-api VPC endpoint reaches private APIs only). They call the endpoint directly.
         workbench.allow_sagemaker_jobs(
             job_name_prefix=config.prefix,
             subnets=subnets.subnets,

@@ -241,6 +241,8 @@ def test_the_decommissioning_section_deletes_every_kind_of_resource_prod_retains
         "AWS::CodeArtifact::Repository": "aws codeartifact delete-repository",
         "AWS::SageMaker::NotebookInstance": "aws sagemaker delete-notebook-instance ",
         "AWS::SageMaker::NotebookInstanceLifecycleConfig": "aws sagemaker delete-notebook-instance-lifecycle-config",
+        "AWS::ApiGateway::Account": "aws apigateway update-account",
+        "AWS::IAM::Role": "aws iam delete-role",
     }
     kinds = {resource_type for _, resource_type in PROD_KEPT}
     assert kinds <= set(deleting), sorted(kinds - set(deleting))

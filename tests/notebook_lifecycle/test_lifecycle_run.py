@@ -35,6 +35,7 @@ PARAMETERS = {
     "PIPELINE_NAME": "dev-training-pipeline",
     "MODEL_PACKAGE_GROUP_NAME": "dev-text-classifier",
     "ENDPOINT_NAME": "",
+    "INFERENCE_API_URL": "",
     "CODEARTIFACT_DOMAIN": "nlp-platform",
     "CODEARTIFACT_DOMAIN_OWNER": "111122223333",
     "CODEARTIFACT_REPOSITORY": "pypi-proxy",

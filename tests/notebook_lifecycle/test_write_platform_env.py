@@ -23,6 +23,7 @@ PLATFORM = {
     "PIPELINE_NAME": "dev-training-pipeline",
     "MODEL_PACKAGE_GROUP_NAME": "dev-text-classifier",
     "ENDPOINT_NAME": "",
+    "INFERENCE_API_URL": "",
     "NOTEBOOK_INSTANCE_NAME": "dev-alice",
     "IDLE_MINUTES": "60",
 }

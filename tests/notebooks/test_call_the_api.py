@@ -372,10 +372,7 @@ def test_without_a_served_model_the_setup_cell_says_what_to_do_and_calls_nothing
     missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: FakeApi
 ) -> None:
     values = environment(api.base_url)
-    if missing == "ENDPOINT_NAME":
-        values["ENDPOINT_NAME"] = ""  # the file's value while no endpoint is deployed
-    else:
-        del values["INFERENCE_API_URL"]
+    values[missing] = ""  # the file's value while no endpoint (and so no API) is deployed
     runtime = runtime_client()
     with Stubber(runtime), pytest.raises(RuntimeError, match=rf"{missing} empty .* scripts/promote_model.py"):
         run_notebook(tmp_path, monkeypatch, values, runtime)

@@ -39,6 +39,7 @@ ENVIRONMENT = {
     "PIPELINE_NAME": "env-training-pipeline",
     "MODEL_PACKAGE_GROUP_NAME": "env-model-group",
     "ENDPOINT_NAME": "",
+    "INFERENCE_API_URL": "",
     "NOTEBOOK_INSTANCE_NAME": "env-notebook",
     "IDLE_MINUTES": "60",
 }

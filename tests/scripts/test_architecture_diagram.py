@@ -16,6 +16,12 @@ def test_the_committed_diagram_matches_the_synthesized_app(dev: Any) -> None:
     assert current == expected, f"docs/architecture.md is stale: {FIX}"
 
 
+def test_the_cli_draws_the_stage_the_tests_synthesize() -> None:
+    from tests.conftest import EXAMPLE_MODEL_PACKAGE_ARNS
+
+    assert diagram.DEFAULT_CONTEXT == {"stage": "dev", "model_package_arn": EXAMPLE_MODEL_PACKAGE_ARNS["dev"]}
+
+
 def test_every_stack_is_a_subgraph_and_the_glue_job_writes_the_curated_bucket(dev: Any) -> None:
     text = diagram.render(dev.app)
     for stack in dev.platform.stacks:

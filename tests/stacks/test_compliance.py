@@ -100,8 +100,11 @@ def test_acknowledged_findings_are_exactly_the_reviewed_ones(stage: Any) -> None
     }
 
     # Serving (components/inference_endpoint.py): the endpoint role's wildcards; on instance endpoints also the
-    # network interfaces, the data capture prefix, the volume key that local NVMe storage refuses, and the rollback
-    # alarms, whose action is SageMaker's rollback.
+    # network interfaces, the data capture prefix and the volume key that local NVMe storage refuses.
+    # (components/inference_api.py): the function role's "*" (X-Ray and network interfaces have no resource scope),
+    # API Gateway's managed logging role, IAM auth instead of Cognito, no DLQ for a synchronous function, no reserved
+    # concurrency by default, no response cache and no client certificate (a Lambda proxy over HTTPS), and in stages
+    # without WAF the three WAF findings.
     role = "EndpointRolePermissions62B18C28"
     serving_findings = {"*", f"{bucket_arns['ArtifactsBucket']}/models/*"}
     serving_actions = {"s3:GetObject*", "s3:GetBucket*", "s3:List*"}
@@ -116,11 +119,20 @@ def test_acknowledged_findings_are_exactly_the_reviewed_ones(stage: Any) -> None
             ("EndpointConfig24AD0A28", f"{rule}-SageMakerEndpointConfigurationKMSKeyConfigured")
             for rule in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
         }
-        serving_other |= {
-            (alarm, f"{rule}-CloudWatchAlarmAction")
-            for alarm in ("EndpointRollbackOn5xxErrors7D39249B", "EndpointRollbackOnModelLatency04B85FD3")
-            for rule in ("HIPAA.Security", "NIST.800.53.R5")
-        }
+    api_stage = f"ApiDeploymentStage{config.stage}" + {"dev": "0C9DF900", "prod": "95EFE650"}[config.stage]
+    serving_other |= {
+        ("ApiRolePermissions97EFE995", "AwsSolutions-IAM5[Resource::*]"),
+        ("ApiCloudWatchRole73EC6FC4", "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+         "AmazonAPIGatewayPushToCloudWatchLogs]"),
+        ("Apiv1classifyPOSTA2FDB378", "AwsSolutions-COG4"),
+        *(("ApiFunction6BF808ED", f"{pack}-{rule}") for pack in ("HIPAA.Security", "NIST.800.53.R5")
+          for rule in ("LambdaDLQ", "LambdaConcurrency")),
+        *((api_stage, f"{pack}-{rule}") for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+          for rule in ("APIGWCacheEnabledAndEncrypted", "APIGWSSLEnabled")),
+    }  # fmt: skip
+    if not config.serving.api.waf_enabled:
+        serving_other |= {(api_stage, rule) for rule in ("AwsSolutions-APIG3", "NIST.800.53.R5-APIGWAssociatedWithWAF",
+                                                         "PCI.DSS.321-APIGWAssociatedWithWAF")}  # fmt: skip
     assert our_acknowledgments(stage.template("serving")) == {
         *((role, f"AwsSolutions-IAM5[Resource::{f}]") for f in serving_findings),
         *((role, f"AwsSolutions-IAM5[Action::{a}]") for a in serving_actions),
@@ -142,6 +154,9 @@ RESOLVER_FUNCTION_CHECKS = {("checkov", "CKV_AWS_115"), ("checkov", "CKV_AWS_116
 CLEANUP_FUNCTION = "PipelineCleanupFunctionAA41629E"
 CLEANUP_FUNCTION_CHECKS = RESOLVER_FUNCTION_CHECKS
 CLEANUP_POLICY = "PipelineCleanupRolePermissions35605BF4"
+# The classify Lambda behind the API: in the VPC, synchronous (no DLQ), no reserved concurrency unless configured.
+API_FUNCTION = "ApiFunction6BF808ED"
+API_FUNCTION_CHECKS = RESOLVER_FUNCTION_CHECKS
 
 
 def scanner_justifications(template: Template) -> dict[tuple[str, str, str], str]:
@@ -184,7 +199,12 @@ def test_scanner_justifications_are_exactly_the_reviewed_ones(stage: Any) -> Non
                 "BatchInferencePipelinePipelineRolePermissions3816699A",
             )),
         },
-        "serving": {("EndpointRolePermissions62B18C28", "cfn_nag", "W13")},
+        "serving": {
+            ("EndpointRolePermissions62B18C28", "cfn_nag", "W13"),
+            ("ApiRolePermissions97EFE995", "checkov", "CKV_AWS_111"),
+            ("ApiRolePermissions97EFE995", "cfn_nag", "W13"),
+            *((API_FUNCTION, *check) for check in API_FUNCTION_CHECKS),
+        },
         "workbench": {("NotebooksRolePermissions282D0675", "cfn_nag", "W13")},
     }  # fmt: skip
     found = {part: scanner_justifications(template) for part, template in stage.templates.items()}
@@ -195,7 +215,11 @@ def test_scanner_justifications_are_exactly_the_reviewed_ones(stage: Any) -> Non
 
 def test_every_lambda_function_in_the_templates_is_justified_or_reviewed(stage: Any) -> None:
     # aws-cdk-lib's own provider handlers carry the six justifications; the pipeline's VPC functions three each.
-    vpc_functions = {RESOLVER_FUNCTION: RESOLVER_FUNCTION_CHECKS, CLEANUP_FUNCTION: CLEANUP_FUNCTION_CHECKS}
+    vpc_functions = {
+        RESOLVER_FUNCTION: RESOLVER_FUNCTION_CHECKS,
+        CLEANUP_FUNCTION: CLEANUP_FUNCTION_CHECKS,
+        API_FUNCTION: API_FUNCTION_CHECKS,
+    }
     for part, template in stage.templates.items():
         justifications = scanner_justifications(template)
         for logical_id in template.find_resources("AWS::Lambda::Function"):

@@ -8,6 +8,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from stacks.data_stack import LOGICAL_IDS
+from tests.stacks.test_teardown import account_wide_free_settings
 
 BUCKETS = ("RawBucket", "CuratedBucket", "ArtifactsBucket", "AccessLogsBucket")
 DATA_BUCKETS = ("RawBucket", "CuratedBucket", "ArtifactsBucket")
@@ -97,7 +98,10 @@ def test_glue_database_is_created(stage: Any) -> None:
 
 def test_dev_destroys_everything_with_the_stack(dev: Any) -> None:
     for template in dev.templates.values():
+        free = account_wide_free_settings(template.to_json())
         for logical_id, resource in template.to_json()["Resources"].items():
+            if logical_id in free:
+                continue  # API Gateway's free account-wide logging setting (tests/stacks/test_teardown.py)
             assert resource.get("DeletionPolicy") != "Retain", logical_id
             assert resource.get("UpdateReplacePolicy") != "Retain", logical_id
     found = resources(dev, "data")

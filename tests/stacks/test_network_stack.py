@@ -19,7 +19,6 @@ DEV_INTERFACE_SERVICES = {
     "sagemaker.runtime",
     "sagemaker.api",
     "logs",
-    "monitoring",
     "kms",
     "glue",
     "codeartifact.api",
@@ -75,6 +74,7 @@ def test_interface_endpoints_are_exactly_the_services_consumers_declare(stage: A
 
 
 def test_dev_interface_endpoints_are_the_reviewed_set(dev: Any) -> None:
+    # No CloudWatch metrics endpoint: dev turns Glue job metrics off (data_preparation.job_metrics), its only caller.
     assert set(interface_endpoints(dev.template("network"))) == DEV_INTERFACE_SERVICES
 
 
@@ -231,7 +231,10 @@ NOT_CALLED_FROM_THE_VPC = {
     "sts:GetServiceBearerToken": "checked by CodeArtifact when the workload calls GetAuthorizationToken",
     "kms": "S3 uses the key server-side for SSE-KMS objects (a consumer that calls KMS itself declares it)",
 }
-LAMBDA_SERVICE_WRITES = {"logs": "Lambda ships a function's logs itself"}
+LAMBDA_SERVICE_WRITES = {
+    "logs": "Lambda ships a function's logs itself",
+    "xray": "Lambda's X-Ray daemon sends an actively traced function's segments itself",
+}
 
 
 def role_actions(template: dict[str, Any], role: dict[str, Any]) -> set[str]:

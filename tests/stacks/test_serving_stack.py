@@ -21,13 +21,15 @@ from stacks.platform import vpc_consumers
 from stacks.serving_stack import ServingStack
 
 
-def of_type(stage: Any, resource_type: str) -> dict[str, dict[str, Any]]:
+def of_type(stage: Any, resource_type: str, component: str = "Endpoint") -> dict[str, dict[str, Any]]:
+    """The resources of ``resource_type`` that the Serving stack's ``component`` construct holds (by default the
+    endpoint; the API and the monitoring have their own tests in tests/components/)."""
     template = stage.template("serving").to_json()
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type and k.startswith(component)}
 
 
 def the(stage: Any, resource_type: str) -> tuple[str, dict[str, Any]]:
-    """The one resource of ``resource_type`` in the Serving stack: (logical id, properties)."""
+    """The one resource of ``resource_type`` of the Serving stack's endpoint: (logical id, properties)."""
     (found,) = of_type(stage, resource_type).items()
     return found[0], found[1].get("Properties", {})
 
@@ -145,14 +147,11 @@ def test_dev_serves_serverless_outside_the_vpc(dev: Any) -> None:
     assert endpoint.is_serverless and endpoint.max_instances is None and endpoint.rollback_alarms == []
 
 
-def test_dev_has_no_autoscaling_no_canary_and_no_alarms(dev: Any) -> None:
+def test_dev_has_no_autoscaling_no_canary_and_no_rollback_alarms(dev: Any) -> None:
     template = dev.template("serving")
-    for kind in (
-        "AWS::ApplicationAutoScaling::ScalableTarget",
-        "AWS::ApplicationAutoScaling::ScalingPolicy",
-        "AWS::CloudWatch::Alarm",
-    ):
+    for kind in ("AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy"):
         template.resource_count_is(kind, 0)
+    assert of_type(dev, "AWS::CloudWatch::Alarm") == {}  # the monitoring's alarms only
     _, endpoint = the(dev, "AWS::SageMaker::Endpoint")
     assert "DeploymentConfig" not in endpoint and "RetainAllVariantProperties" not in endpoint
     assert not [s for s in role_statements(dev) if s["Action"] == "cloudwatch:DescribeAlarms"]
@@ -210,7 +209,7 @@ def test_prod_scales_between_min_and_max_on_invocations_per_instance(prod: Any) 
     }
     assert (target["MinCapacity"], target["MaxCapacity"]) == (serving.min_instances, serving.max_instances)
     assert "RoleARN" not in target  # Application Auto Scaling's service-linked role
-    prod.template("serving").resource_count_is("AWS::IAM::Role", 1)  # the endpoint's own only
+    assert len(of_type(prod, "AWS::IAM::Role")) == 1  # the endpoint's own only
     _, policy = the(prod, "AWS::ApplicationAutoScaling::ScalingPolicy")
     assert policy["PolicyType"] == "TargetTrackingScaling"
     assert policy["ScalingTargetId"] == {"Ref": target_id}
@@ -480,6 +479,7 @@ def test_a_model_archive_on_gpu_instances_is_served_by_the_gpu_inference_contain
         key=kms.Key(base, "Key"),
         curated_bucket=s3.Bucket(base, "Curated"),
         artifacts_bucket=s3.Bucket(base, "Artifacts"),
+        vpc=vpc,
         subnets=vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
         security_group=ec2.SecurityGroup(base, "Group", vpc=vpc),
     )

@@ -90,12 +90,26 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def account_wide_free_settings(template: dict[str, Any]) -> set[str]:
+    """API Gateway's account-wide CloudWatch setting and the role it names: free, shared by every stage and API of the
+    account and region, so a stage retains them (components/inference_api.py): deleting dev must not break prod's
+    API logging. Nothing in them is billed."""
+    found = set()
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::ApiGateway::Account":
+            found.add(logical_id)
+            role = resource["Properties"]["CloudWatchRoleArn"]
+            found.add(role["Fn::GetAtt"][0])
+    return found
+
+
 def leftovers(templates: Templates) -> list[str]:
-    """What deleting every stack of ``templates`` would leave, one line each (empty: nothing)."""
+    """What deleting every stack of ``templates`` would leave that is billed, one line each (empty: nothing)."""
     left: list[str] = []
     for stack, template in templates.items():
+        free = account_wide_free_settings(template)
         for logical_id, resource in template["Resources"].items():
-            if resource.get("DeletionPolicy") in KEPT_POLICIES:
+            if resource.get("DeletionPolicy") in KEPT_POLICIES and logical_id not in free:
                 left.append(
                     f"{stack}: {logical_id} ({resource['Type']}) has DeletionPolicy {resource['DeletionPolicy']}"
                 )
@@ -227,6 +241,11 @@ PROD_KEPT = {
     ("workbench", "AWS::CodeArtifact::Repository"): 1,
     ("workbench", "AWS::SageMaker::NotebookInstance"): 2,
     ("workbench", "AWS::SageMaker::NotebookInstanceLifecycleConfig"): 2,
+    # The endpoint's, the function's, the API's access and execution and the WAF log groups, and API Gateway's
+    # account-wide CloudWatch setting with its role (shared by every API of the account and region).
+    ("serving", "AWS::Logs::LogGroup"): 5,
+    ("serving", "AWS::ApiGateway::Account"): 1,
+    ("serving", "AWS::IAM::Role"): 1,
 }
 
 

@@ -24,8 +24,8 @@ from config import NotebookUserConfig, PlatformConfig, volume_kms_key_allowed
 # The parameters of the lifecycle scripts (notebook_lifecycle/README.md, "Contract with the CDK component").
 CONTRACT_PARAMETERS = {
     "AWS_REGION_NAME", "RAW_BUCKET", "CURATED_BUCKET", "ARTIFACTS_BUCKET", "KMS_KEY_ARN", "GLUE_JOB_NAME",
-    "PIPELINE_NAME", "MODEL_PACKAGE_GROUP_NAME", "ENDPOINT_NAME", "CODEARTIFACT_DOMAIN", "CODEARTIFACT_DOMAIN_OWNER",
-    "CODEARTIFACT_REPOSITORY", "IDLE_MINUTES", "NOTEBOOK_INSTANCE_NAME", "HELPERS_S3_URI",
+    "PIPELINE_NAME", "MODEL_PACKAGE_GROUP_NAME", "ENDPOINT_NAME", "INFERENCE_API_URL", "CODEARTIFACT_DOMAIN",
+    "CODEARTIFACT_DOMAIN_OWNER", "CODEARTIFACT_REPOSITORY", "IDLE_MINUTES", "NOTEBOOK_INSTANCE_NAME", "HELPERS_S3_URI",
 }  # fmt: skip
 MARKER = "# @PLATFORM_PARAMETERS@"
 TOKEN = "\x00"  # stands for a CloudFormation intrinsic inside a rendered script
@@ -113,7 +113,8 @@ def render(content: dict[str, Any]) -> tuple[str, list[Any]]:
 
 
 def exported(script: str, intrinsics: list[Any]) -> dict[str, Any]:
-    """The ``export NAME='value'`` lines of a rendered script; a value that is one intrinsic maps to it."""
+    """The ``export NAME='value'`` lines of a rendered script; a value that is one intrinsic maps to it, a value that
+    joins text and several intrinsics maps to ``{"Fn::Join": ["", [parts...]]}``."""
     tokens = iter(intrinsics)
     values: dict[str, Any] = {}
     for line in script.splitlines():
@@ -126,10 +127,20 @@ def exported(script: str, intrinsics: list[Any]) -> dict[str, Any]:
         value: Any = match[2]
         if value == TOKEN:
             value = next(tokens)
-        else:
-            assert token_count == 0, line
+        elif token_count:
+            texts = value.split(TOKEN)
+            parts: list[Any] = [texts[0]]
+            for text in texts[1:]:
+                parts += [next(tokens), text]
+            value = {"Fn::Join": ["", [part for part in parts if part != ""]]}
         values[match[1]] = value
     return values
+
+
+def api_id(stage: Any) -> str:
+    (rest_api,) = [k for k, v in stage.template("serving").to_json()["Resources"].items()
+                   if v["Type"] == "AWS::ApiGateway::RestApi"]  # fmt: skip
+    return rest_api
 
 
 def lifecycle_of(stage: Any, name: str) -> dict[str, Any]:
@@ -271,6 +282,10 @@ def test_lifecycle_parameters_name_the_platform_resources(stage: Any) -> None:
             assert values["MODEL_PACKAGE_GROUP_NAME"] == config.model_package_group_name
             # The sessions' stages serve an example model: the endpoint object names itself.
             assert values["ENDPOINT_NAME"] == stage.platform.serving.endpoint.endpoint_name == config.endpoint_name
+            # The classify API's URL: its REST API id from the Serving stack, the stage name and the path.
+            url = values["INFERENCE_API_URL"]["Fn::Join"][1]
+            assert url[0] == "https://" and url[-1] == "/v1/classify"
+            assert imported(stage, "serving", {"Ref": api_id(stage)}) in url
             (domain,) = resources(stage, "AWS::CodeArtifact::Domain")
             (repository,) = resources(stage, "AWS::CodeArtifact::Repository")
             assert values["CODEARTIFACT_DOMAIN"] == {"Fn::GetAtt": [domain, "Name"]}
@@ -503,6 +518,11 @@ def test_role_invokes_the_platform_endpoint_only(stage: Any) -> None:
     assert statement["Action"] == ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"]
     (endpoint,) = stage.template("serving").find_resources("AWS::SageMaker::Endpoint")
     assert statement["Resource"] == [imported(stage, "serving", {"Fn::GetAtt": [endpoint, "EndpointArn"]})]
+
+
+def test_role_may_not_call_the_api_it_has_no_route_to(stage: Any) -> None:
+    # The public regional API is out of the isolated VPC's reach; notebooks invoke the endpoint directly.
+    assert statements_with(stage, "execute-api:Invoke") == []
 
 
 def test_role_stops_its_own_notebook_instances_only(stage: Any) -> None:
