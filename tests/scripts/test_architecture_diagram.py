@@ -19,7 +19,7 @@ def test_the_committed_diagram_matches_the_synthesized_app(dev: Any) -> None:
 def test_the_cli_draws_the_stage_the_tests_synthesize() -> None:
     from tests.conftest import EXAMPLE_MODEL_PACKAGE_ARNS
 
-    assert diagram.DEFAULT_CONTEXT == {"stage": "dev", "model_package_arn": EXAMPLE_MODEL_PACKAGE_ARNS["dev"]}
+    assert {"stage": "dev", "model_package_arn": EXAMPLE_MODEL_PACKAGE_ARNS["dev"]} == diagram.DEFAULT_CONTEXT
 
 
 def test_every_stack_is_a_subgraph_and_the_glue_job_writes_the_curated_bucket(dev: Any) -> None:
