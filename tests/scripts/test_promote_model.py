@@ -9,6 +9,7 @@ stage is unchanged, and ``ruff format`` has nothing to change.
 from __future__ import annotations
 
 import datetime
+import re
 import shutil
 import subprocess
 import sys
@@ -226,16 +227,10 @@ def test_promotion_rewrites_only_the_stage_s_arn_prints_the_diff_and_the_file_lo
     after = stages_file.read_text()
     removed = [line for line in out.splitlines() if line.startswith("-") and not line.startswith("---")]
     added = [line for line in out.splitlines() if line.startswith("+") and not line.startswith("+++")]
-    assert removed == ["-        serving=ServingConfig(model_package_arn=None),"]
-    # On one line the call would pass 120 characters, so it is wrapped as ruff format wraps it.
-    assert added == [
-        "+        serving=ServingConfig(",
-        f'+            model_package_arn="{arn(4)}"',
-        "+        ),",
-    ]
-    assert after == before.replace(
-        "        serving=ServingConfig(model_package_arn=None),\n", "\n".join(line[1:] for line in added) + "\n", 1
-    )
+    # dev's call spans several lines already: only its model_package_arn line changes.
+    assert removed == ["-            model_package_arn=None,"]
+    assert added == [f'+            model_package_arn="{arn(4)}",']
+    assert after == before.replace("            model_package_arn=None,\n", added[0][1:] + "\n", 1)
     module = loaded(stages_file)
     assert module.load_config("dev").serving.model_package_arn == arn(4)
     assert module.load_config("prod") == prod_before
@@ -480,7 +475,9 @@ def test_a_stage_without_a_serving_config_call_is_refused_with_the_fix(
     aws: StubbedSession, stages_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = stages_file.read_text()
-    stages_file.write_text(text.replace("        serving=ServingConfig(model_package_arn=None),\n", "", 1))
+    dev_serving = re.compile(r"^        serving=ServingConfig\(\n.*?^        \),\n", re.S | re.M)
+    assert dev_serving.search(text) is not None
+    stages_file.write_text(dev_serving.sub("", text, count=1))
     before = stages_file.read_bytes()
     aws.expect_describe(4)
 
