@@ -1,9 +1,10 @@
 """scripts/demo.py (``make demo``): a small run of every stage, and a failing stage named in the exit.
 
 The run uses the session's synthesized dev assembly (the ``dev`` fixture) instead of its own synth, two
-chatterbot-corpus topics with 20 utterances each and one epoch of MiniLM, with the gate at 0 (a model trained on 32
-texts is not expected to pass the stage's 0.7): it checks the wiring from raw text to the API's answers, not
-accuracy; ``make demo`` shows the accuracy at full size.
+chatterbot-corpus topics with 20 utterances each and one epoch of the tests' tiny two-layer BERT (built on the spot,
+tests/training_code/harness_support.py) instead of MiniLM, with the gate at 0 (such a model is not expected to pass
+the stage's 0.7): it checks the wiring from raw text to the API's answers, not accuracy; ``make demo`` trains MiniLM
+and shows the accuracy at full size.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 
 from scripts import demo
 from scripts.local_model_server import model_server_processes
+from tests.training_code.harness_support import build_tiny_pretrained
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +28,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def small_run(dev: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("demo") / "out"
+    base_model = build_tiny_pretrained(tmp_path_factory.mktemp("tiny-bert"))
     terminal = io.StringIO()
     flags = ["--out", str(out), "--cdk-out", str(dev.assembly_dir), "--topics", "ai,coding", "--per-topic", "20"]
-    flags += ["--epochs", "1", "--accuracy-threshold", "0", "--show", "3"]
+    flags += ["--epochs", "1", "--accuracy-threshold", "0", "--show", "3", "--base-model", str(base_model)]
     code = demo.run(demo.parse_args(flags), terminal)
     return {"code": code, "out": out, "output": terminal.getvalue()}
 
