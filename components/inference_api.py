@@ -34,11 +34,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from components.compliance import acknowledge, justify_for_scanners
+from components.compliance import acknowledge
 from components.log_retention import retention_days
 from components.platform_role import PlatformRole
 from components.training_pipeline import JobPlacement
-from components.vpc_function import create_after_role_policy, grant_network_interfaces
+from components.vpc_function import create_after_role_policy, grant_network_interfaces, justify_synchronous_vpc_function
 from components.vpc_services import VpcService, VpcServiceUse
 from config.settings import ServingConfig
 
@@ -543,28 +543,14 @@ class InferenceApi(Construct):
             "have a concurrency quota of 10 to 50 with 10 kept unreserved, so a reservation can fail the deploy; the "
             "API's stage throttling bounds the concurrency instead."
         )
-        justify_for_scanners(function_resource, "checkov", "CKV_AWS_116", dlq_reason)
-        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-            acknowledge(function_resource, f"{pack}-LambdaDLQ", dlq_reason)
-        if not reserved:
-            justify_for_scanners(function_resource, "checkov", "CKV_AWS_115", concurrency_reason)
-            justify_for_scanners(function_resource, "cfn_nag", "W92", concurrency_reason)
-            for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-                acknowledge(function_resource, f"{pack}-LambdaConcurrency", concurrency_reason)
-        policy = self.role.policy
-        justify_for_scanners(
-            policy,
-            "checkov",
-            "CKV_AWS_111",
-            "ec2:CreateNetworkInterface and DeleteNetworkInterface on Resource *: Lambda creates the interfaces of a "
-            "VPC function under names chosen at run time; the same statement as AWSLambdaVPCAccessExecutionRole.",
-        )
-        justify_for_scanners(
-            policy,
-            "cfn_nag",
-            "W13",
-            "Resource * only for the EC2 network-interface calls Lambda makes for a VPC function and the X-Ray "
-            "PutTraceSegments/PutTelemetryRecords calls of active tracing, none of which supports resource scoping.",
+        justify_synchronous_vpc_function(
+            function_resource,
+            self.role,
+            dlq_reason=dlq_reason,
+            concurrency_reason=None if reserved else concurrency_reason,
+            wildcard_reason="Resource * only for the EC2 network-interface calls Lambda makes for a VPC function and "
+            "the X-Ray PutTraceSegments/PutTelemetryRecords calls of active tracing, none of which supports resource "
+            "scoping.",
         )
 
     def _justify_api(self, *, waf: bool) -> None:

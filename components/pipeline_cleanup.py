@@ -32,12 +32,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from components.compliance import acknowledge, justify_for_scanners
+from components.compliance import acknowledge
 from components.log_retention import retention_days
 from components.platform_role import PlatformRole
 from components.run_time_logs import RunTimeLogGroup
 from components.training_pipeline import BatchInferencePipeline, JobPlacement, ModelRegistry, TrainingPipeline
-from components.vpc_function import create_after_role_policy, grant_network_interfaces
+from components.vpc_function import create_after_role_policy, grant_network_interfaces, justify_synchronous_vpc_function
 from components.vpc_services import VpcService, VpcServiceUse
 
 CLEANUP_CODE = Path(__file__).resolve().parent.parent / "lambda_handlers" / "pipeline_cleanup"
@@ -226,24 +226,11 @@ class PipelineCleanup(Construct):
             "Runs once per deletion of the stack; a reservation would subtract from the account's unreserved pool "
             "and fails deploys on new accounts whose concurrency quota is 10."
         )
-        justify_for_scanners(function_resource, "checkov", "CKV_AWS_116", dlq_reason)
-        justify_for_scanners(function_resource, "checkov", "CKV_AWS_115", concurrency_reason)
-        justify_for_scanners(function_resource, "cfn_nag", "W92", concurrency_reason)
-        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-            acknowledge(function_resource, f"{pack}-LambdaDLQ", dlq_reason)
-            acknowledge(function_resource, f"{pack}-LambdaConcurrency", concurrency_reason)
-        policy = self.role.policy
-        justify_for_scanners(
-            policy,
-            "checkov",
-            "CKV_AWS_111",
-            "ec2:CreateNetworkInterface and DeleteNetworkInterface on Resource *: Lambda creates the interfaces of a "
-            "VPC function under names chosen at run time; the same statement as AWSLambdaVPCAccessExecutionRole.",
-        )
-        justify_for_scanners(
-            policy,
-            "cfn_nag",
-            "W13",
-            "Resource * only for the EC2 network-interface calls Lambda makes for a VPC function and for "
-            "sagemaker:ListModelPackages, neither of which supports resource-level scoping.",
+        justify_synchronous_vpc_function(
+            function_resource,
+            self.role,
+            dlq_reason=dlq_reason,
+            concurrency_reason=concurrency_reason,
+            wildcard_reason="Resource * only for the EC2 network-interface calls Lambda makes for a VPC function and "
+            "for sagemaker:ListModelPackages, neither of which supports resource-level scoping.",
         )

@@ -29,7 +29,7 @@ from components.log_retention import retention_days
 from components.platform_role import PlatformRole
 from components.sagemaker_jobs import JobExecutionRole, dlc_image_uri, volume_kms_key
 from components.source_bundle import SourceBundle
-from components.vpc_function import create_after_role_policy, grant_network_interfaces
+from components.vpc_function import create_after_role_policy, grant_network_interfaces, justify_synchronous_vpc_function
 from components.vpc_services import VpcService, VpcServiceUse
 from config import PRETRAINED_PREFIX, TrainingConfig
 from config.instance_storage import volume_kms_key_allowed
@@ -913,36 +913,14 @@ class _DatasetResolver(Construct):
             "One invocation per pipeline execution; a reservation would subtract from the account's unreserved pool "
             "and fails deploys on new accounts whose concurrency quota is 10."
         )
-        justify_for_scanners(function_resource, "checkov", "CKV_AWS_116", dlq_reason)
-        justify_for_scanners(function_resource, "checkov", "CKV_AWS_115", concurrency_reason)
-        justify_for_scanners(function_resource, "cfn_nag", "W92", concurrency_reason)
-        justify_for_scanners(
-            self.role.policy,
-            "checkov",
-            "CKV_AWS_111",
-            "ec2:CreateNetworkInterface and DeleteNetworkInterface on Resource *: Lambda creates the interfaces of a "
-            "VPC function under names chosen at run time; the same statement as AWSLambdaVPCAccessExecutionRole.",
+        justify_synchronous_vpc_function(
+            function_resource,
+            self.role,
+            dlq_reason=dlq_reason,
+            concurrency_reason=concurrency_reason,
+            wildcard_reason="Resource * only for the EC2 network-interface calls Lambda makes for a VPC function, "
+            "which support no resource-level scoping.",
         )
-        justify_for_scanners(
-            self.role.policy,
-            "cfn_nag",
-            "W13",
-            "Resource * only for the EC2 network-interface calls Lambda makes for a VPC function, which support no "
-            "resource-level scoping.",
-        )
-        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-            acknowledge(
-                function_resource,
-                f"{pack}-LambdaDLQ",
-                "SageMaker Pipelines invokes this function synchronously and fails the step with its error; a "
-                "dead-letter queue only receives failed asynchronous invocations, so it would never hold anything.",
-            )
-            acknowledge(
-                function_resource,
-                f"{pack}-LambdaConcurrency",
-                "One invocation per pipeline execution. Reserved concurrency would subtract from the account's "
-                "unreserved pool and fails deploys on new accounts whose concurrency quota is 10.",
-            )
         acknowledge(
             self.role.policy,
             "AwsSolutions-IAM5[Resource::*]",
