@@ -8,9 +8,10 @@ Usage (``make cost`` synthesizes dev and prod first, then runs this)::
 Each ``STAGE=DIR`` names a cloud assembly (the ``-o`` folder of ``cdk synth -c stage=STAGE``). For every stack, every
 resource that is billed while nothing runs gets a line: interface endpoints per AZ-hour (with the consumers that need
 them, from the endpoint's ``NeededBy`` metadata), KMS keys, notebook volumes (billed while stopped), endpoints with
-instances, alarms, NAT gateways, flow logs (no fixed charge). Then the usage rates: per training, processing and
-transform hour of each job's instance type, per notebook hour, per Glue job hour, per 1M requests through Lambda,
-API Gateway and a serverless endpoint. Each line is the table's price times a quantity read from the template.
+instances (at their floor, all month: an out-of-hours schedule only lowers it), alarms, dashboards, WAF web ACLs and
+their rules, NAT gateways, flow logs (no fixed charge). Then the usage rates: per training, processing and transform
+hour of each job's instance type, per notebook hour, per Glue job hour, per 1M requests through Lambda, API Gateway,
+WAF and a serverless endpoint. Each line is the table's price times a quantity read from the template.
 
 Exits 1 when a stage's idle total is above its ``idle_cost_goal_usd`` (config/stages.py), 2 on a bad argument, an
 unreadable assembly or a price missing from the table (the message names it and the source page to take it from).
@@ -217,6 +218,16 @@ def idle_items(templates: Mapping[str, Mapping[str, Any]], prices: PriceTable) -
             )
         elif kind == "AWS::CloudWatch::Alarm":
             add(_item(prices, stack, logical_id, "CloudWatch alarm", "cloudwatch-alarm/month", 1, "alarm-months"))
+        elif kind == "AWS::CloudWatch::Dashboard":
+            add(_item(prices, stack, logical_id, "CloudWatch dashboard", "cloudwatch-dashboard/month", 1, "months"))
+        elif kind == "AWS::WAFv2::WebACL":
+            rules = len(props.get("Rules", []))
+            add(_item(prices, stack, logical_id, "WAF web ACL", "wafv2-web-acl/month", 1, "ACL-months"))
+            add(
+                _item(
+                    prices, stack, logical_id, f"WAF web ACL: {rules} rules", "wafv2-rule/month", rules, "rule-months"
+                )
+            )
         elif kind == "AWS::EC2::FlowLog":
             add(
                 _item(
@@ -377,6 +388,12 @@ def usage_items(templates: Mapping[str, Mapping[str, Any]], prices: PriceTable) 
                     "api-gateway-rest/1m-requests",
                     1,
                     "1M requests",
+                )
+            )
+        elif kind == "AWS::WAFv2::WebACL":
+            add(
+                _item(
+                    prices, stack, logical_id, "WAF: per 1M requests inspected", "wafv2/1m-requests", 1, "1M requests"
                 )
             )
         elif kind == "AWS::SageMaker::Endpoint":

@@ -79,6 +79,10 @@ def expected_idle(stage: Any) -> dict[str, float]:
         expected[logical_id] = notebook["Properties"]["VolumeSizeInGB"] * usd("sagemaker-ml-storage/gb-month")
     for logical_id in resources(stage, "AWS::CloudWatch::Alarm"):
         expected[logical_id] = usd("cloudwatch-alarm/month")
+    for logical_id in resources(stage, "AWS::CloudWatch::Dashboard"):
+        expected[logical_id] = usd("cloudwatch-dashboard/month")
+    for logical_id, acl in resources(stage, "AWS::WAFv2::WebACL").items():
+        expected[logical_id] = usd("wafv2-web-acl/month") + len(acl["Properties"]["Rules"]) * usd("wafv2-rule/month")
     for logical_id in resources(stage, "AWS::EC2::FlowLog"):
         expected[logical_id] = 0.0
     for logical_id in resources(stage, "AWS::EC2::NatGateway"):
@@ -125,12 +129,22 @@ def test_prod_idle_lists_every_line_item(prod: Any, prices: Any) -> None:
     assert hosting.price_key == f"sagemaker-hosting/{serving.instance_type}"
     assert hosting.quantity == serving.min_instances * HOURS
     alarms = len(resources(prod, "AWS::CloudWatch::Alarm"))
+    assert len(resources(prod, "AWS::CloudWatch::Dashboard")) == 1
+    ((acl_id, acl),) = resources(prod, "AWS::WAFv2::WebACL").items()  # prod's API has WAF
+    rules = len(acl["Properties"]["Rules"])
+    assert {item.price_key for item in report.idle if item.resource == acl_id} == {
+        "wafv2-web-acl/month",
+        "wafv2-rule/month",
+    }
     assert report.idle_usd == pytest.approx(
         len(interface) * config.network.az_count * HOURS * usd("vpc-interface-endpoint/az-hour")
         + usd("kms-key/month")
         + volumes * usd("sagemaker-ml-storage/gb-month")
         + serving.min_instances * HOURS * usd(f"sagemaker-hosting/{serving.instance_type}")
         + alarms * usd("cloudwatch-alarm/month")
+        + usd("cloudwatch-dashboard/month")
+        + usd("wafv2-web-acl/month")
+        + rules * usd("wafv2-rule/month")
     )
     text = cost_report.format_report(report, prices)
     for item in report.idle:
