@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -69,3 +71,34 @@ def stage(request: pytest.FixtureRequest) -> SynthesizedStage:
     """Each stage in turn, for properties that must hold everywhere."""
     synthesized: SynthesizedStage = request.getfixturevalue(request.param)
     return synthesized
+
+
+GLUE_JOBS_DIR = Path(__file__).resolve().parents[1] / "glue_jobs"
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """A small local SparkSession shared by every test that runs the Glue job (starting one costs seconds): the Glue
+    job tests and the demo's small run."""
+    # The job imports its transforms as the top-level module `dataset_transforms`, as on Glue (--extra-py-files).
+    if str(GLUE_JOBS_DIR) not in sys.path:
+        sys.path.insert(0, str(GLUE_JOBS_DIR))
+    import dataset_transforms
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("glue-jobs-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.addPyFile(dataset_transforms.__file__)
+    yield session
+    session.stop()

@@ -1,11 +1,10 @@
-"""Shared fixtures for the Glue job tests: one local SparkSession for the whole session, and job-run helpers."""
+"""Shared fixtures for the Glue job tests: job-run helpers over the session's one local SparkSession (``spark``,
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,27 +17,6 @@ sys.path.insert(0, str(GLUE_JOBS_DIR))
 import dataset_transforms  # noqa: E402
 import prepare_dataset  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    """A small local SparkSession shared by every test (starting one costs seconds)."""
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("glue-jobs-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    session.sparkContext.addPyFile(dataset_transforms.__file__)
-    yield session
-    session.stop()
 
 
 class JobRunner:

@@ -6,6 +6,7 @@ model (parameter names, types, required members) and answered in order; an unexp
 
 from __future__ import annotations
 
+import functools
 import http.server
 import importlib.util
 import json
@@ -88,11 +89,18 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.fixture
-def sagemaker() -> Iterator[tuple[Any, Stubber]]:
-    client = botocore.session.get_session().create_client(
+@functools.cache
+def sagemaker_client() -> Any:
+    """One SageMaker client for the module (loading its API model costs most of a second); each test stubs it with a
+    Stubber of its own, removed when the test ends."""
+    return botocore.session.get_session().create_client(
         "sagemaker", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
+
+
+@pytest.fixture
+def sagemaker() -> Iterator[tuple[Any, Stubber]]:
+    client = sagemaker_client()
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import datetime
+import functools
 import io
 import json
 from collections.abc import Iterator
@@ -89,8 +90,10 @@ def registry() -> dict[str, Any]:
     return run_cell("registry-helpers")
 
 
+@functools.cache
 def client(service: str) -> Any:
-    # Credentials are never used: the Stubber answers before a request would be signed or sent.
+    # Credentials are never used: the Stubber answers before a request would be signed or sent. One client per service
+    # for the module (loading an API model costs most of a second); each test's Stubber is removed when it ends.
     session = boto3.Session(aws_access_key_id="stub", aws_secret_access_key="stub", region_name=REGION)
     return session.client(service)
 

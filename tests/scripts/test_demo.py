@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,14 +26,39 @@ from tests.training_code.harness_support import build_tiny_pretrained
 pytestmark = pytest.mark.slow
 
 
+def prepare_on(spark: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the demo's prepare stage in this process on the session's SparkSession instead of a fresh local Spark:
+    the same job ``main`` with the demo's own arguments, without a second JVM start (seconds of the suite's time).
+    ``make demo`` runs it as its own process; test_a_stage_process_that_fails_fails_its_stage_with_its_error_line
+    covers that path."""
+    import prepare_dataset  # tests/conftest.py's spark fixture put glue_jobs/ on the path, as on Glue
+
+    run_process = demo.run_process
+
+    def run(current: demo.Demo, stage: str, command: Any, env: dict[str, str] | None = None) -> str:
+        if stage != "prepare":
+            return run_process(current, stage, command, env)
+        assert list(command[:2]) == [sys.executable, str(demo.GLUE_SCRIPT)]
+        code = prepare_dataset.main(list(command[2:]))
+        if code != 0:
+            raise demo.StageFailed(f"prepare_dataset.main exited {code}")
+        return ""
+
+    monkeypatch.setattr(prepare_dataset, "build_local_spark_session", lambda *args, **kwargs: spark)
+    monkeypatch.setattr(spark, "stop", lambda: None)
+    monkeypatch.setattr(demo, "run_process", run)
+
+
 @pytest.fixture(scope="module")
-def small_run(dev: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def small_run(dev: Any, spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("demo") / "out"
     base_model = build_tiny_pretrained(tmp_path_factory.mktemp("tiny-bert"))
     terminal = io.StringIO()
     flags = ["--out", str(out), "--cdk-out", str(dev.assembly_dir), "--topics", "ai,coding", "--per-topic", "20"]
     flags += ["--epochs", "1", "--accuracy-threshold", "0", "--show", "3", "--base-model", str(base_model)]
-    code = demo.run(demo.parse_args(flags), terminal)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        prepare_on(spark, monkeypatch)
+        code = demo.run(demo.parse_args(flags), terminal)
     return {"code": code, "out": out, "output": terminal.getvalue()}
 
 
@@ -93,3 +119,13 @@ def test_refuses_an_output_folder_it_did_not_write(tmp_path: Path, capsys: pytes
     assert demo.main(["--out", str(tmp_path)]) == 2
     assert "is not empty and no demo wrote it" in capsys.readouterr().err
     assert (tmp_path / "keep.txt").is_file()
+
+
+def test_a_stage_process_that_fails_fails_its_stage_with_its_error_line(tmp_path: Path) -> None:
+    # The path `make demo` takes for the Glue job (the small run above runs the job in this process instead).
+    run = demo.Demo(args=demo.parse_args(["--out", str(tmp_path)]), out=tmp_path, terminal=io.StringIO())
+    run.logs.mkdir(parents=True)
+    script = "import sys; print('starting'); print('ValueError: --input_uri holds no records'); sys.exit(3)"
+    with pytest.raises(demo.StageFailed, match=r"ValueError: --input_uri holds no records \(exit status 3, log: "):
+        demo.run_process(run, "prepare", [sys.executable, "-c", script])
+    assert "starting" in (run.logs / "prepare.log").read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ stage is unchanged, and ``ruff format`` has nothing to change.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import shutil
 import subprocess
@@ -38,13 +39,20 @@ def arn(version: int, group: str = DEV_GROUP) -> str:
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}/{version}"
 
 
+@functools.cache
+def sagemaker_client() -> Any:
+    """One real SageMaker client for the module (loading its API model costs most of a second); each test stubs it
+    with a Stubber of its own, deactivated when the test ends."""
+    session = boto3.session.Session(aws_access_key_id="stub", aws_secret_access_key="stub", region_name=REGION)
+    return session.client("sagemaker")
+
+
 class StubbedSession:
     """Stands in for a boto3 session: one real SageMaker client answering only queued responses."""
 
     def __init__(self) -> None:
-        session = boto3.session.Session(aws_access_key_id="stub", aws_secret_access_key="stub", region_name=REGION)
         self.region_name = REGION
-        self.sagemaker = session.client("sagemaker")
+        self.sagemaker = sagemaker_client()
         self.stubber = Stubber(self.sagemaker)
         self.stubber.activate()
         self.regions: list[str | None] = []
@@ -112,8 +120,11 @@ class StubbedSession:
 @pytest.fixture
 def aws() -> Iterator[StubbedSession]:
     session = StubbedSession()
-    yield session
-    session.assert_done()
+    try:
+        yield session
+        session.assert_done()
+    finally:
+        session.stubber.deactivate()
 
 
 @pytest.fixture

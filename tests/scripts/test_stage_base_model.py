@@ -9,6 +9,7 @@ stand-in (tests/scripts/fake_hub.py). The key layout is checked against the synt
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import io
 import json
@@ -56,15 +57,20 @@ class Capture:
     __hash__ = None  # type: ignore[assignment]
 
 
+@functools.cache
+def module_client(name: str) -> Any:
+    """One real client per service for the module (loading an API model costs a good part of a second); each test's
+    stubbers are removed when it ends."""
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    return session.client(name)
+
+
 class StubbedAws:
     """A stand-in for a boto3 session: real S3 and CloudFormation clients that answer only queued responses."""
 
     def __init__(self) -> None:
-        session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-        )
         self.region_name = REGION
-        self.clients = {name: session.client(name) for name in ("s3", "cloudformation")}
+        self.clients = {name: module_client(name) for name in ("s3", "cloudformation")}
         self.stubbers = {name: Stubber(client) for name, client in self.clients.items()}
         for stubber in self.stubbers.values():
             stubber.activate()
@@ -166,7 +172,12 @@ def model_copy(tiny_model: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def aws() -> Iterator[StubbedAws]:
-    yield StubbedAws()
+    stubbed = StubbedAws()
+    try:
+        yield stubbed
+    finally:
+        for stubber in stubbed.stubbers.values():
+            stubber.deactivate()
 
 
 @pytest.fixture
