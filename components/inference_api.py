@@ -585,7 +585,7 @@ class InferenceApi(Construct):
             "identity store for end users this API does not have.",
         )
 
-    # --- metrics -----------------------------------------------------------------------------------------------------
+    # --- grants and metrics ------------------------------------------------------------------------------------------
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` call ``POST /v1/classify`` (``execute-api:Invoke`` on that method of this API only)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
 
@@ -457,3 +458,30 @@ def test_url_and_metrics_are_exposed(synth: Synthesized) -> None:
     assert api.metric_server_errors().metric_name == "5XXError"
     assert api.metric_latency().statistic == "p99"
     assert api.metric_function_throttles().metric_name == "Throttles"
+
+
+def test_grant_invoke_allows_only_post_v1_classify_of_this_api() -> None:
+    app = cdk.App(context=load_cdk_json_context(), stack_traces=False)
+    stack = cdk.Stack(app, "Grant")
+    endpoint = FakeEndpoint(stack, "Endpoint", serverless=True, max_instances=None, rollback=False)
+    api = InferenceApi(
+        stack,
+        "Classify",
+        endpoint=endpoint,
+        serving=DEV,
+        placement=placement(stack),
+        name_prefix="nlp-dev",
+        stage_name="dev",
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+    )
+    caller = iam.Role(stack, "Caller", assumed_by=iam.AccountRootPrincipal())
+    api.grant_invoke(caller)
+    (policy,) = [
+        p["Properties"] for p in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+        if {"Ref": stack.get_logical_id(caller.node.default_child)} in p["Properties"]["Roles"]
+    ]  # fmt: skip
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "execute-api:Invoke"
+    parts = statement["Resource"]["Fn::Join"][1]
+    assert {"Ref": stack.get_logical_id(api.api.node.default_child)} in parts
+    assert parts[-1] == "/POST/v1/classify"
